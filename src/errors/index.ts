@@ -1,0 +1,1 @@
+export { CairnError, isCairnError } from './cairn-error.ts';
