@@ -44,11 +44,22 @@ export class FileSystemBlobStore implements BlobStore {
     this.description = pathToFileURL(this.root).href;
   }
 
-  /** Creates the root folder (and parents) if needed; used by `location init`. */
+  /**
+   * Creates the root folder if needed; used by `location init`. Only the last
+   * level is created: a missing parent usually means an NFS share that is not
+   * mounted, and writing into the empty mount point would hide that.
+   */
   async ensureRoot(): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true });
+      await mkdir(this.root);
     } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'EEXIST') return;
+      if (code === 'ENOENT') {
+        throw new StorageError('bucket-missing', `the parent folder of ${this.root} does not exist`, {
+          hint: 'Create the parent folder first (and check that the NFS share is mounted). Nothing was written.',
+        });
+      }
       throw storageErrorFromFs(err, `cannot create the location folder ${this.root}`);
     }
   }

@@ -1,0 +1,29 @@
+import { stringify as toYaml } from 'yaml';
+import { CairnError } from '../errors/cairn-error.ts';
+
+export type OutputFormat = 'text' | 'json' | 'yaml';
+
+/** Validates the value of `-o/--output`. */
+export function parseOutputFormat(value: string): OutputFormat {
+  if (value === 'text' || value === 'json' || value === 'yaml') return value;
+  throw new CairnError('CLI_INVALID_OUTPUT', `unknown output format "${value}"`, {
+    hint: 'Use -o text, -o json or -o yaml.',
+  });
+}
+
+/** Prints structured data as JSON or YAML, kubectl-style. */
+export function printStructured(value: unknown, format: 'json' | 'yaml', write: (s: string) => void): void {
+  write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : toYaml(value));
+}
+
+/** Human size, binary units. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
