@@ -68,6 +68,13 @@ export function classifyS3Error(err: unknown): StorageFailure {
   return 'other';
 }
 
+const PLAIN: Partial<Record<StorageFailure, string>> = {
+  'access-denied': 'access denied',
+  'bucket-missing': 'the bucket does not exist',
+  'not-found': 'not found',
+  transient: 'the server is temporarily unable to answer',
+};
+
 const HINTS: Partial<Record<StorageFailure, string>> = {
   'access-denied':
     'Check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ?credentialsFile=) and that they may read and write this bucket.',
@@ -82,10 +89,17 @@ export function storageErrorFromS3(err: unknown, what: string, key?: string): St
   if (err instanceof StorageError) return err;
   const failure = classifyS3Error(err);
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
-  const label = e.name && e.name !== 'Error' ? e.name : (e.code ?? '');
   const status = e.$metadata?.httpStatusCode;
+  // HEAD responses carry no body, and some servers send none on errors: the SDK then says
+  // only "UnknownError". Name the failure ourselves instead of echoing that.
+  const raw = messageOf(err);
+  const vague = raw === '' || /^Unknown(Error)?$/.test(raw);
+  const label = [e.Code, e.name, e.code].find(
+    (n) => n !== undefined && n !== 'Error' && !/^Unknown(Error)?$/.test(n),
+  );
+  const text = vague ? (PLAIN[failure] ?? label ?? 'the server reported an error') : raw;
   const detail = [label, status === undefined ? '' : `HTTP ${status}`].filter(Boolean).join(', ');
-  const message = `${what}: ${messageOf(err) || label}${detail ? ` (${detail})` : ''}`;
+  const message = `${what}: ${text}${detail ? ` (${detail})` : ''}`;
   const hint = HINTS[failure];
   return new StorageError(failure, message, {
     cause: err,
