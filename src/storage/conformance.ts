@@ -6,10 +6,10 @@
  * `test/`, because a new backend is not done until it runs this.
  */
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { StorageError } from '../errors/storage-error.ts';
+import { pseudoRandomStream } from '../util/pseudo-random.ts';
 import { type BlobInfo, type BlobStore, compareKeys } from './blob-store.ts';
 import { FaultyBlobStore } from './wrappers/faulty-store.ts';
 
@@ -31,26 +31,6 @@ export interface ConformanceTarget {
 }
 
 const MiB = 1024 * 1024;
-
-/** Deterministic pseudo-random bytes (AES-CTR keystream): fast, and the same for the same seed. */
-export function pseudoRandomStream(totalBytes: number, seed: string, chunkBytes = MiB): Readable {
-  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
-  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  const zeros = Buffer.alloc(chunkBytes);
-  let left = totalBytes;
-  return new Readable({
-    highWaterMark: chunkBytes,
-    read() {
-      if (left === 0) {
-        this.push(null);
-        return;
-      }
-      const n = Math.min(chunkBytes, left);
-      left -= n;
-      this.push(cipher.update(zeros.subarray(0, n)));
-    },
-  });
-}
 
 async function sha256Of(stream: AsyncIterable<Uint8Array>): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
