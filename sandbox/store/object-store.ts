@@ -1,0 +1,225 @@
+import type { Persistence } from './persistence.ts';
+
+export type Json = Record<string, unknown>;
+
+/** An object as stored: the object, its JSON text (served as is) and its revision. */
+export interface StoredObject {
+  readonly obj: Json;
+  readonly json: string;
+  readonly rv: number;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** A change, as kept in the event log and fanned out to watchers. */
+export interface StoreEvent {
+  readonly type: WatchEventType;
+  readonly rv: number;
+  /** Resource type key `<group>/<resource>`. */
+  readonly typeKey: string;
+  readonly namespace: string;
+  readonly obj: Json;
+  readonly json: string;
+  /** The object before a MODIFIED event (lets selector-filtered watches see transitions). */
+  readonly prev?: Json;
+}
+
+export interface ObjectStoreOptions {
+  /** How many events the log keeps for watch replay and continue tokens. */
+  eventLogSize?: number;
+  persistence?: Persistence;
+}
+
+/**
+ * In-memory object store with one cluster-wide resourceVersion counter (like
+ * etcd's revision), a bounded event log for watch replay, and optional
+ * persistence. Objects are immutable once stored: callers get `obj` for reading
+ * and must copy (`JSON.parse(json)`) before changing anything.
+ *
+ * Guarantees: every write gets a strictly greater revision than the previous
+ * one; `list` returns objects ordered by `namespace/name`; an event is delivered
+ * to subscribers synchronously, after the write is visible to `get`.
+ */
+export class ObjectStore {
+  #types = new Map<string, Map<string, StoredObject>>();
+  #sorted = new Map<string, string[]>();
+  #revision = 0;
+  #log: StoreEvent[] = [];
+  #compacted = 0;
+  #logSize: number;
+  #listeners = new Set<(e: StoreEvent) => void>();
+  #persistence: Persistence | undefined;
+
+  constructor(options: ObjectStoreOptions = {}) {
+    this.#logSize = options.eventLogSize ?? 20_000;
+    this.#persistence = options.persistence;
+    if (this.#persistence) {
+      for (const rec of this.#persistence.load()) {
+        const objects = this.#objects(rec.typeKey);
+        const id = rec.id;
+        if (rec.obj) {
+          objects.set(id, { obj: rec.obj, json: JSON.stringify(rec.obj), rv: rec.rv });
+        } else {
+          objects.delete(id);
+        }
+        this.#sorted.delete(rec.typeKey);
+        if (rec.rv > this.#revision) this.#revision = rec.rv;
+      }
+      this.#compacted = this.#revision;
+      this.#persistence.compact(this.#snapshot());
+    }
+  }
+
+  /** The newest revision handed out. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Revisions at or below this are gone from the event log (410 Gone). */
+  get compactedRevision(): number {
+    return this.#compacted;
+  }
+
+  get(typeKey: string, namespace: string, name: string): StoredObject | undefined {
+    return this.#types.get(typeKey)?.get(idOf(namespace, name));
+  }
+
+  count(typeKey: string): number {
+    return this.#types.get(typeKey)?.size ?? 0;
+  }
+
+  /**
+   * Objects of a type in `namespace/name` order, optionally within one namespace
+   * and strictly after the id `after` (a continue position).
+   */
+  *list(typeKey: string, namespace?: string, after?: string): Generator<StoredObject & { id: string }> {
+    const objects = this.#types.get(typeKey);
+    if (!objects) return;
+    const ids = this.#sortedIds(typeKey, objects);
+    const prefix = namespace === undefined ? '' : `${namespace}/`;
+    let start = 0;
+    const from = after !== undefined && after > prefix ? after : prefix;
+    start = lowerBound(ids, from);
+    if (after !== undefined && ids[start] === after) start++;
+    for (let i = start; i < ids.length; i++) {
+      const id = ids[i] as string;
+      if (prefix && !id.startsWith(prefix)) break;
+      const o = objects.get(id);
+      if (o) yield { ...o, id };
+    }
+  }
+
+  /** Stores a new or changed object, stamping `metadata.resourceVersion`. */
+  put(typeKey: string, obj: Json, type: 'ADDED' | 'MODIFIED'): StoredObject {
+    const rv = ++this.#revision;
+    const meta = obj.metadata as Json;
+    meta.resourceVersion = String(rv);
+    const json = JSON.stringify(obj);
+    const stored: StoredObject = { obj, json, rv };
+    const namespace = (meta.namespace as string | undefined) ?? '';
+    const id = idOf(namespace, meta.name as string);
+    const objects = this.#objects(typeKey);
+    const prev = objects.get(id);
+    if (!prev) this.#sorted.delete(typeKey);
+    objects.set(id, stored);
+    this.#persistence?.append({ typeKey, id, rv, obj });
+    this.#emit(
+      prev
+        ? { type, rv, typeKey, namespace, obj, json, prev: prev.obj }
+        : { type, rv, typeKey, namespace, obj, json },
+    );
+    return stored;
+  }
+
+  /** Removes an object; `last` is the object as it is announced in the DELETED event. */
+  remove(typeKey: string, last: Json): StoredObject {
+    const rv = ++this.#revision;
+    const meta = last.metadata as Json;
+    meta.resourceVersion = String(rv);
+    const namespace = (meta.namespace as string | undefined) ?? '';
+    const id = idOf(namespace, meta.name as string);
+    const objects = this.#types.get(typeKey);
+    if (objects?.delete(id)) this.#sorted.delete(typeKey);
+    const json = JSON.stringify(last);
+    this.#persistence?.append({ typeKey, id, rv, obj: null });
+    this.#emit({ type: 'DELETED', rv, typeKey, namespace, obj: last, json });
+    return { obj: last, json, rv };
+  }
+
+  /** Events after `rv`, or 'expired' when the log no longer reaches back that far. */
+  eventsSince(rv: number): StoreEvent[] | 'expired' {
+    if (rv < this.#compacted) return 'expired';
+    let lo = 0;
+    let hi = this.#log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.#log[mid] as StoreEvent).rv <= rv) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.#log.slice(lo);
+  }
+
+  subscribe(listener: (e: StoreEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Forgets the whole event log (what etcd compaction does); for tests. */
+  compact(): void {
+    this.#log = [];
+    this.#compacted = this.#revision;
+  }
+
+  async close(): Promise<void> {
+    await this.#persistence?.close();
+  }
+
+  #emit(e: StoreEvent): void {
+    this.#log.push(e);
+    if (this.#log.length > this.#logSize + (this.#logSize >> 2)) {
+      const drop = this.#log.length - this.#logSize;
+      this.#compacted = (this.#log[drop - 1] as StoreEvent).rv;
+      this.#log.splice(0, drop);
+    }
+    for (const l of this.#listeners) l(e);
+  }
+
+  #objects(typeKey: string): Map<string, StoredObject> {
+    let m = this.#types.get(typeKey);
+    if (!m) {
+      m = new Map();
+      this.#types.set(typeKey, m);
+    }
+    return m;
+  }
+
+  #sortedIds(typeKey: string, objects: Map<string, StoredObject>): string[] {
+    let ids = this.#sorted.get(typeKey);
+    if (!ids) {
+      ids = [...objects.keys()].sort();
+      this.#sorted.set(typeKey, ids);
+    }
+    return ids;
+  }
+
+  *#snapshot(): Generator<{ typeKey: string; id: string; rv: number; obj: Json }> {
+    for (const [typeKey, objects] of this.#types) {
+      for (const [id, o] of objects) yield { typeKey, id, rv: o.rv, obj: o.obj };
+    }
+  }
+}
+
+function idOf(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+function lowerBound(ids: string[], key: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((ids[mid] as string) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
