@@ -18,7 +18,33 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: ctx.out, writeErr: ctx.err })
     .exitOverride();
   registerLocationCommands(program, ctx);
+  registerSandboxLauncher(program, ctx);
   return program;
+}
+
+/**
+ * `cairn sandbox …` runs the separate sandbox program (`sandbox/`), loaded only
+ * when asked for: product code never imports it, and other commands do not pay
+ * for loading it.
+ */
+function registerSandboxLauncher(program: Command, ctx: CliContext): void {
+  program
+    .command('sandbox')
+    .description(
+      'a local Kubernetes-compatible API server for demos and tests (see `cairn sandbox start --help`)',
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      const { registerSandboxCommand } = await import('../../sandbox/command.ts');
+      const sandbox = new Command('cairn')
+        .configureOutput({ writeOut: ctx.out, writeErr: ctx.err })
+        .exitOverride();
+      registerSandboxCommand(sandbox);
+      await sandbox.parseAsync(['sandbox', ...args], { from: 'user' });
+    });
 }
 
 /** Runs the CLI and resolves to the exit code; never throws. */
