@@ -7,9 +7,9 @@ import {
   readMarker,
   surveyLocation,
 } from '../catalog/location.ts';
+import { openLocation } from '../catalog/open-location.ts';
 import { FileSystemBlobStore } from '../storage/fs/fs-store.ts';
-import { formatLocation, parseLocationUrl } from '../storage/location-url.ts';
-import { openStore } from '../storage/open-store.ts';
+import { formatLocation } from '../storage/location-url.ts';
 import type { CliContext } from './context.ts';
 import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
 
@@ -32,8 +32,7 @@ export function registerLocationCommands(program: Command, ctx: CliContext): voi
     .option('-o, --output <format>', 'text, json or yaml', 'text')
     .action(async (url: string, opts: { adopt?: boolean; output: string }) => {
       const format = parseOutputFormat(opts.output);
-      const spec = parseLocationUrl(url);
-      const { store, backend } = openStore(spec);
+      const { spec, store, backend } = openLocation(url);
       try {
         const outcome = await initLocation(store, {
           adopt: opts.adopt === true,
@@ -66,10 +65,9 @@ export function registerLocationCommands(program: Command, ctx: CliContext): voi
     .option('-o, --output <format>', 'text, json or yaml', 'text')
     .action(async (url: string, opts: { readOnly?: boolean; output: string }) => {
       const format = parseOutputFormat(opts.output);
-      const spec = parseLocationUrl(url);
       const readOnly = opts.readOnly === true;
       // A check should answer quickly: one retry for flaky calls, none for a dead endpoint.
-      const { store, backend } = openStore(spec, {
+      const { store, backend } = openLocation(url, {
         readOnly,
         retry: { maxAttempts: 2, maxUnreachableAttempts: 1 },
       });
@@ -97,8 +95,7 @@ export function registerLocationCommands(program: Command, ctx: CliContext): voi
     .option('-o, --output <format>', 'text, json or yaml', 'text')
     .action(async (url: string, opts: { output: string }) => {
       const format = parseOutputFormat(opts.output);
-      const spec = parseLocationUrl(url);
-      const { store } = openStore(spec, { readOnly: true });
+      const { spec, store } = openLocation(url, { readOnly: true });
       try {
         const marker = await readMarker(store);
         const survey = await surveyLocation(store);
