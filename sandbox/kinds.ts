@@ -77,12 +77,14 @@ export function normalizeOnWrite(type: ResourceType, obj: Json): void {
   if (type.group === '' && type.resource === 'secrets') foldStringData(obj);
 }
 
+const NOT_BASE64 = /[^A-Za-z0-9+/=]|=[^=]|={3}/;
+
 /** Secret `stringData` is write-only: merged into `data` as base64, then dropped. */
 function foldStringData(secret: Json): void {
   if (secret.data !== undefined && secret.data !== null) {
     if (!isObject(secret.data)) throw badRequest('Secret.data must be a map of base64 strings');
     for (const [k, v] of Object.entries(secret.data)) {
-      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 === 1)
+      if (typeof v !== 'string' || NOT_BASE64.test(v) || v.length % 4 === 1)
         throw badRequest(`illegal base64 data in Secret.data[${JSON.stringify(k)}]`);
     }
   }

@@ -14,8 +14,15 @@ export function metaOf(obj: Json): Json {
 
 /** RFC 3339 without fractional seconds, as Kubernetes stamps metav1.Time. */
 export function kubeNow(): string {
-  return `${new Date().toISOString().slice(0, 19)}Z`;
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastStamp = `${new Date(second * 1000).toISOString().slice(0, 19)}Z`;
+  }
+  return lastStamp;
 }
+let lastSecond = -1;
+let lastStamp = '';
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
