@@ -21,10 +21,8 @@ describe('ObjectStore', () => {
     const a2 = store.put('/configmaps', cm('ns', 'a', { k: 'v' }), 'MODIFIED');
     const gone = store.remove('/configmaps', cm('ns', 'b'));
     assert.deepEqual([a.rv, b.rv, a2.rv, gone.rv], [1, 2, 3, 4]);
-    assert.equal(
-      (store.get('/configmaps', 'ns', 'a')?.obj.metadata as { resourceVersion: string }).resourceVersion,
-      '3',
-    );
+    const stored = store.get('/configmaps', 'ns', 'a');
+    assert.equal((stored?.obj.metadata as { resourceVersion?: string } | undefined)?.resourceVersion, '3');
     assert.equal(store.get('/configmaps', 'ns', 'b'), undefined);
     assert.equal(store.revision, 4);
   });
