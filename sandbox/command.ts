@@ -24,7 +24,7 @@ export function registerSandboxCommand(program: Command): void {
     .option('--port <n>', 'TCP port (0 picks a free one)', '0')
     .option('--kubeconfig <file>', 'where to write the kubeconfig')
     .option('--data-dir <dir>', 'persist objects in this directory (default: memory only)')
-    .option('--etcd <url>', 'store objects in etcd (not supported yet)')
+    .option('--etcd <url>', 'store objects in etcd at this URL (the sandbox must be its only writer)')
     .option('-v, --verbose', 'log every request to stderr')
     .action(async (flags: StartFlags) => {
       const port = Number(flags.port);
@@ -42,7 +42,7 @@ export function registerSandboxCommand(program: Command): void {
         `Cairn sandbox API server listening on ${sb.url}\n` +
           `kubeconfig: ${sb.kubeconfig} (context ${SANDBOX_CONTEXT})\n` +
           `  export KUBECONFIG=${sb.kubeconfig}\n` +
-          `Storage: ${flags.dataDir ? `disk (${flags.dataDir})` : 'memory'}. Stop with Ctrl-C.\n`,
+          `Storage: ${flags.etcd ? `etcd (${flags.etcd})` : flags.dataDir ? `disk (${flags.dataDir})` : 'memory'}. Stop with Ctrl-C.\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {

@@ -5,8 +5,9 @@ import { Cluster } from './cluster.ts';
 import { ApiServer } from './http/server.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { ResourceRegistry } from './registry/registry.ts';
+import { EtcdPersistence } from './store/etcd.ts';
 import { ObjectStore } from './store/object-store.ts';
-import { DiskPersistence } from './store/persistence.ts';
+import { DiskPersistence, type Persistence } from './store/persistence.ts';
 
 export interface SandboxOptions {
   /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
@@ -15,7 +16,11 @@ export interface SandboxOptions {
   kubeconfigPath?: string;
   /** Persist objects under this directory (default: memory only). */
   dataDir?: string;
-  /** etcd endpoint URL. Not supported yet: passing it fails with a clear error. */
+  /**
+   * Store objects in etcd at this URL (plain http, v3 JSON gateway) under
+   * `/registry/...`, with etcd revisions as resourceVersions. The sandbox must
+   * be that etcd's only writer.
+   */
   etcd?: string;
   /** Request log sink (one line per request). */
   log?: (line: string) => void;
@@ -49,19 +54,32 @@ export class SandboxOptionError extends Error {
  * kubeconfig (context `cairn-sandbox`) pointing at it.
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  if (options.etcd !== undefined) {
-    throw new SandboxOptionError(
-      `--etcd is not supported yet: the sandbox stores objects in memory or, with --data-dir, on disk (asked for ${options.etcd})`,
-    );
-  }
+  if (options.etcd !== undefined && options.dataDir !== undefined)
+    throw new SandboxOptionError('--etcd and --data-dir are exclusive: objects live in one place');
   const registry = new ResourceRegistry();
-  const persistence = options.dataDir ? new DiskPersistence(options.dataDir) : undefined;
+  let persistence: Persistence | undefined;
+  if (options.etcd !== undefined) {
+    try {
+      persistence = new EtcdPersistence(options.etcd);
+    } catch (e) {
+      throw new SandboxOptionError((e as Error).message);
+    }
+  } else if (options.dataDir) {
+    persistence = new DiskPersistence(options.dataDir);
+  }
   const store = new ObjectStore({
     ...(options.eventLogSize !== undefined ? { eventLogSize: options.eventLogSize } : {}),
     ...(persistence ? { persistence } : {}),
   });
+  try {
+    await store.load();
+  } catch (e) {
+    await store.close();
+    throw new SandboxOptionError((e as Error).message);
+  }
   const cluster = new Cluster(registry, store);
   cluster.bootstrap();
+  await store.flush();
   const api = new ApiServer(cluster, {
     ...(options.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: options.bookmarkIntervalMs } : {}),
     ...(options.log ? { log: options.log } : {}),

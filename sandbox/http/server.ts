@@ -211,6 +211,7 @@ export class ApiServer {
           if (type.namespaced && target.namespace === undefined) throw methodNotAllowed();
           const body = decodeObjectBody(await readBody(req), req.headers['content-type']);
           const created = this.cluster.create(target, body, this.#writeOptions(req, q));
+          await this.#durable();
           return this.#object(req, res, 201, created, target);
         }
         case 'DELETE': {
@@ -222,6 +223,7 @@ export class ApiServer {
             { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector') },
             { ...opts, ...this.#writeOptions(req, q) },
           );
+          await this.#durable();
           return this.#listBody(res, target, deleted, String(this.cluster.store.revision), undefined);
         }
         default:
@@ -235,6 +237,7 @@ export class ApiServer {
       case 'PUT': {
         const body = decodeObjectBody(await readBody(req), req.headers['content-type']);
         const updated = this.cluster.update(target, body, this.#writeOptions(req, q), statusSub(subresource));
+        await this.#durable();
         return this.#object(req, res, 200, updated, target);
       }
       case 'PATCH': {
@@ -256,15 +259,26 @@ export class ApiServer {
         }
         const existed = patchType === 'apply' ? this.#exists(target) : true;
         const patched = this.cluster.patch(target, patchType, body, opts, statusSub(subresource));
+        await this.#durable();
         return this.#object(req, res, existed ? 200 : 201, patched, target);
       }
       case 'DELETE': {
         const opts = deleteOptions(await readBody(req), req.headers['content-type'], q);
         const { stored } = this.cluster.delete(target, { ...opts, ...this.#writeOptions(req, q) });
+        await this.#durable();
         return this.#object(req, res, 200, stored, target);
       }
       default:
         throw methodNotAllowed();
+    }
+  }
+
+  /** A write is acknowledged only once the persistence (disk, etcd) has it. */
+  async #durable(): Promise<void> {
+    try {
+      await this.cluster.store.flush();
+    } catch (e) {
+      throw new ApiError(500, 'InternalError', `Internal error occurred: storage: ${(e as Error).message}`);
     }
   }
 
@@ -430,6 +444,7 @@ export class ApiServer {
     const obj = JSON.parse(current.json) as Json;
     obj.spec = { ...(isObject(obj.spec) ? obj.spec : {}), replicas };
     const updated = this.cluster.update(target, obj, this.#writeOptions(req, q));
+    await this.#durable();
     this.#json(res, 200, scaleOf(updated.obj));
   }
 

@@ -82,12 +82,14 @@ describe('ObjectStore', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-store-'));
     try {
       const first = new ObjectStore({ persistence: new DiskPersistence(dir) });
+      await first.load();
       first.put('/configmaps', cm('ns', 'a'), 'ADDED');
       first.put('/configmaps', cm('ns', 'b'), 'ADDED');
       first.put('/configmaps', cm('ns', 'a', { k: 'v' }), 'MODIFIED');
       first.remove('/configmaps', cm('ns', 'b'));
       await first.close();
       const second = new ObjectStore({ persistence: new DiskPersistence(dir) });
+      await second.load();
       assert.equal(second.revision, 4);
       assert.deepEqual(second.get('/configmaps', 'ns', 'a')?.obj.data, { k: 'v' });
       assert.equal(second.get('/configmaps', 'ns', 'b'), undefined);
@@ -95,6 +97,7 @@ describe('ObjectStore', () => {
       assert.equal(second.put('/configmaps', cm('ns', 'c'), 'ADDED').rv, 5);
       await second.close();
       const third = new ObjectStore({ persistence: new DiskPersistence(dir) });
+      await third.load();
       assert.deepEqual(
         [...third.list('/configmaps')].map((o) => o.id),
         ['ns/a', 'ns/c'],

@@ -53,21 +53,38 @@ export class ObjectStore {
   constructor(options: ObjectStoreOptions = {}) {
     this.#logSize = options.eventLogSize ?? 20_000;
     this.#persistence = options.persistence;
-    if (this.#persistence) {
-      for (const rec of this.#persistence.load()) {
-        const objects = this.#objects(rec.typeKey);
-        const id = rec.id;
-        if (rec.obj) {
-          objects.set(id, { obj: rec.obj, json: JSON.stringify(rec.obj), rv: rec.rv });
-        } else {
-          objects.delete(id);
-        }
-        this.#sorted.delete(rec.typeKey);
-        if (rec.rv > this.#revision) this.#revision = rec.rv;
+  }
+
+  /**
+   * Loads what the persistence holds (call once, before serving). The store
+   * continues from the persisted revision; history before it is not replayable.
+   */
+  async load(): Promise<void> {
+    if (!this.#persistence) return;
+    const { records, revision } = await this.#persistence.load();
+    for (const rec of records) {
+      const objects = this.#objects(rec.typeKey);
+      if (rec.obj) {
+        const meta = rec.obj.metadata as Json;
+        meta.resourceVersion = String(rec.rv);
+        objects.set(rec.id, { obj: rec.obj, json: JSON.stringify(rec.obj), rv: rec.rv });
+      } else {
+        objects.delete(rec.id);
       }
-      this.#compacted = this.#revision;
-      this.#persistence.compact(this.#snapshot());
+      this.#sorted.delete(rec.typeKey);
+      if (rec.rv > this.#revision) this.#revision = rec.rv;
     }
+    if (revision > this.#revision) this.#revision = revision;
+    this.#compacted = this.#revision;
+    await this.#persistence.loaded(this.#snapshot());
+  }
+
+  /**
+   * Resolves once every write so far is durable (immediately without
+   * persistence); rejects when the persistence failed.
+   */
+  flush(): Promise<void> {
+    return this.#persistence ? this.#persistence.flush() : RESOLVED;
   }
 
   /** The newest revision handed out. */
@@ -208,6 +225,8 @@ export class ObjectStore {
     }
   }
 }
+
+const RESOLVED = Promise.resolve();
 
 function idOf(namespace: string, name: string): string {
   return `${namespace}/${name}`;

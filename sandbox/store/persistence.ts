@@ -11,13 +11,19 @@ export interface PersistedRecord {
   obj: Json | null;
 }
 
-/** Where an ObjectStore keeps its objects between runs. */
+/**
+ * Where an ObjectStore keeps its objects between runs. The store stays the
+ * serving copy (reads never touch the persistence); every write is appended in
+ * revision order and `flush()` tells when it is durable.
+ */
 export interface Persistence {
-  /** Every record written since the last compaction, oldest first. */
-  load(): Iterable<PersistedRecord>;
-  /** Replaces the log by the given live objects (called once after load). */
-  compact(live: Iterable<PersistedRecord>): void;
+  /** The persisted records (replayed in order) and the revision to continue from. */
+  load(): Promise<{ records: Iterable<PersistedRecord>; revision: number }>;
+  /** Called after load with the live objects (a chance to compact). */
+  loaded(live: Iterable<PersistedRecord>): Promise<void>;
   append(rec: PersistedRecord): void;
+  /** Resolves when every appended record is durable; rejects if one failed. */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -31,32 +37,38 @@ export class DiskPersistence implements Persistence {
   #file: string;
   #fd: number | undefined;
   #pending: string[] = [];
-  #scheduled = false;
+  #flushed: Promise<void> | undefined;
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
     this.#file = join(dir, 'objects.ndjson');
   }
 
-  *load(): Iterable<PersistedRecord> {
-    if (!existsSync(this.#file)) return;
-    const text = readFileSync(this.#file, 'utf8');
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      const line = text.slice(start, end);
-      start = end + 1;
-      if (line.trim() === '') continue;
-      try {
-        yield JSON.parse(line) as PersistedRecord;
-      } catch {
-        // A torn last line from a crash mid-write: everything before it is intact.
+  async load(): Promise<{ records: Iterable<PersistedRecord>; revision: number }> {
+    const records: PersistedRecord[] = [];
+    let revision = 0;
+    if (existsSync(this.#file)) {
+      const text = readFileSync(this.#file, 'utf8');
+      let start = 0;
+      while (start < text.length) {
+        let end = text.indexOf('\n', start);
+        if (end < 0) end = text.length;
+        const line = text.slice(start, end);
+        start = end + 1;
+        if (line.trim() === '') continue;
+        try {
+          const rec = JSON.parse(line) as PersistedRecord;
+          records.push(rec);
+          if (rec.rv > revision) revision = rec.rv;
+        } catch {
+          // A torn last line from a crash mid-write: everything before it is intact.
+        }
       }
     }
+    return { records, revision };
   }
 
-  compact(live: Iterable<PersistedRecord>): void {
+  async loaded(live: Iterable<PersistedRecord>): Promise<void> {
     const tmp = `${this.#file}.tmp`;
     const fd = openSync(tmp, 'w');
     let chunk: string[] = [];
@@ -75,20 +87,31 @@ export class DiskPersistence implements Persistence {
 
   append(rec: PersistedRecord): void {
     this.#pending.push(JSON.stringify(rec));
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    this.#flushed ??= new Promise<void>((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          this.#write();
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
+  }
+
+  flush(): Promise<void> {
+    return this.#flushed ?? Promise.resolve();
   }
 
   async close(): Promise<void> {
-    this.#flush();
+    await this.flush().catch(() => {});
+    this.#write();
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
   }
 
-  #flush(): void {
-    this.#scheduled = false;
+  #write(): void {
+    this.#flushed = undefined;
     if (this.#pending.length === 0 || this.#fd === undefined) return;
     const text = `${this.#pending.join('\n')}\n`;
     this.#pending = [];

@@ -89,9 +89,21 @@ test('start prints the URL and kubeconfig, serves, and exits 0 on SIGTERM; --dat
   assert.equal(await second.exited, 0);
 });
 
-test('--etcd fails with a clear error', async () => {
-  const run = start(['--etcd', 'http://127.0.0.1:2379', '--kubeconfig', join(dir, 'kc2')]);
-  const code = await run.exited;
-  assert.notEqual(code, 0);
-  assert.match(run.err(), /--etcd is not supported yet/);
+test('bad storage flags fail with a clear error and a non-zero exit', async () => {
+  const unreachable = start(['--etcd', 'http://127.0.0.1:1', '--kubeconfig', join(dir, 'kc2')]);
+  assert.notEqual(await unreachable.exited, 0);
+  assert.match(unreachable.err(), /cannot reach etcd at http:\/\/127\.0\.0\.1:1/);
+  const both = start([
+    '--etcd',
+    'http://127.0.0.1:1',
+    '--data-dir',
+    join(dir, 'd'),
+    '--kubeconfig',
+    join(dir, 'kc3'),
+  ]);
+  assert.notEqual(await both.exited, 0);
+  assert.match(both.err(), /--etcd and --data-dir are exclusive/);
+  const port = start(['--port', 'abc']);
+  assert.notEqual(await port.exited, 0);
+  assert.match(port.err(), /--port must be an integer/);
 });
