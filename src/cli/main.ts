@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.ts';
 import { registerLocationCommands } from './location-command.ts';
+import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -18,6 +19,7 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: ctx.out, writeErr: ctx.err })
     .exitOverride();
   registerLocationCommands(program, ctx);
+  registerRepoCommands(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
 }

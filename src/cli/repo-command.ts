@@ -1,0 +1,290 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { initLocation } from '../catalog/location.ts';
+import { CairnError } from '../errors/cairn-error.ts';
+import { backup } from '../repository/backup.ts';
+import { checkRepository } from '../repository/check.ts';
+import { repositoryError } from '../repository/errors.ts';
+import { initRepository, Repository } from '../repository/repository.ts';
+import { restore } from '../repository/restore.ts';
+import { listSnapshots, resolveSnapshot, walkTree } from '../repository/snapshot.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { FileSystemBlobStore } from '../storage/fs/fs-store.ts';
+import { parseLocationUrl } from '../storage/location-url.ts';
+import { openStore } from '../storage/open-store.ts';
+import type { CliContext } from './context.ts';
+import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
+
+interface CommonOptions {
+  location: string;
+  passwordFile?: string;
+  output: string;
+}
+
+/** `cairn repo init|backup|restore|snapshots|ls|check`. */
+export function registerRepoCommands(program: Command, ctx: CliContext): void {
+  const repo = program
+    .command('repo')
+    .description('the deduplicating, encrypted, compressed repository for volume data');
+
+  const common = (cmd: Command): Command =>
+    cmd
+      .requiredOption(
+        '--location <url>',
+        'the storage location (folder, file:///path or s3://bucket/prefix?endpoint=…)',
+      )
+      .option(
+        '--password-file <path>',
+        'read the password from this file (else CAIRN_PASSWORD, else a prompt)',
+      )
+      .option('-o, --output <format>', 'text, json or yaml', 'text');
+
+  common(repo.command('init'))
+    .description(
+      'create a repository in a location (refuses one that already holds a repository or its data)',
+    )
+    .action(async (opts: CommonOptions) => {
+      const format = parseOutputFormat(opts.output);
+      const spec = parseLocationUrl(opts.location);
+      const { store, backend } = openStore(spec);
+      try {
+        const password = await readPassword(opts, { confirm: true });
+        await initLocation(store, {
+          createdBy: `cairn ${ctx.version}`,
+          ...(backend instanceof FileSystemBlobStore ? { prepareRoot: () => backend.ensureRoot() } : {}),
+        });
+        const config = await initRepository(store, { password, createdBy: `cairn ${ctx.version}` });
+        if (format !== 'text') return printStructured(config, format, ctx.out);
+        ctx.out(`Created repository ${config.id} in ${store.description}.\n`);
+        ctx.out('Keep the password safe: without it the data cannot be read, by anyone.\n');
+      } finally {
+        await store.close();
+      }
+    });
+
+  common(repo.command('backup'))
+    .argument('<path>', 'file or directory to back up')
+    .description('back up a file or directory into a new snapshot')
+    .action(async (source: string, opts: CommonOptions) => {
+      const format = parseOutputFormat(opts.output);
+      await withRepository(opts, async (repository) => {
+        const result = await backup(repository, { source, program: `cairn ${ctx.version}` });
+        if (format !== 'text') {
+          printStructured({ id: result.id, ...result.snapshot, warnings: result.warnings }, format, ctx.out);
+        } else {
+          const s = result.snapshot.summary;
+          for (const w of result.warnings) ctx.err(`warning: ${w.path}: ${w.problem}\n`);
+          ctx.out(
+            `Snapshot ${result.id.slice(0, 8)} saved: ${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)} in ${s.seconds} s\n` +
+              `  new: ${s.newBlobs} blobs, ${formatBytes(s.newBytes)} (${formatBytes(s.storedBytes)} stored in ${s.packs} packs)\n`,
+          );
+        }
+        // As restic: 3 = snapshot written, but some source entries could not be read.
+        if (result.warnings.length > 0) ctx.setExitCode(3);
+      });
+    });
+
+  common(repo.command('restore'))
+    .argument('<snapshot>', 'snapshot id (or a unique prefix), or `latest`')
+    .argument('<target>', 'folder to restore into (created if missing)')
+    .option('--include <glob...>', 'restore only paths matching these globs (relative to the snapshot root)')
+    .description('restore a snapshot, verifying every blob; reports what it could not restore')
+    .action(async (ref: string, target: string, opts: CommonOptions & { include?: string[] }) => {
+      const format = parseOutputFormat(opts.output);
+      await withRepository(opts, async (repository) => {
+        const snapshot = await resolveSnapshot(repository, ref);
+        const result = await restore(repository, {
+          snapshot,
+          target,
+          ...(opts.include === undefined ? {} : { include: opts.include }),
+        });
+        if (format !== 'text') printStructured({ snapshot: snapshot.id, ...result }, format, ctx.out);
+        else {
+          ctx.out(
+            `Restored snapshot ${snapshot.id.slice(0, 8)} to ${target}: ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks, ${formatBytes(result.bytes)}\n`,
+          );
+          for (const f of result.failures) ctx.err(`not restored: ${f.path}: ${f.problem}\n`);
+        }
+        if (result.failures.length > 0) {
+          throw new CairnError(
+            'REPOSITORY_RESTORE_INCOMPLETE',
+            `${result.failures.length} entries could not be restored (listed above); everything else was`,
+            { hint: 'Run `cairn repo check --read-data` to see which packs are damaged.' },
+          );
+        }
+      });
+    });
+
+  common(repo.command('snapshots'))
+    .description('list snapshots, oldest first')
+    .action(async (opts: CommonOptions) => {
+      const format = parseOutputFormat(opts.output);
+      await withRepository(opts, async (repository) => {
+        const { snapshots, unreadable } = await listSnapshots(repository);
+        if (format !== 'text') {
+          return printStructured(
+            snapshots.map((s) => ({ id: s.id, ...s.snapshot })),
+            format,
+            ctx.out,
+          );
+        }
+        ctx.out(`${'ID'.padEnd(10)}${'TIME'.padEnd(26)}${'HOST'.padEnd(16)}${'SIZE'.padStart(11)}  PATH\n`);
+        for (const { id, snapshot: s } of snapshots) {
+          ctx.out(
+            `${id.slice(0, 8).padEnd(10)}${s.time.padEnd(26)}${s.hostname.slice(0, 15).padEnd(16)}${formatBytes(s.summary.bytes).padStart(11)}  ${s.paths.join(' ')}\n`,
+          );
+        }
+        ctx.out(`${snapshots.length} snapshots\n`);
+        for (const u of unreadable) ctx.err(`warning: ${u.problem}\n`);
+      });
+    });
+
+  common(repo.command('ls'))
+    .argument('<snapshot>', 'snapshot id (or a unique prefix), or `latest`')
+    .description('list the entries of a snapshot')
+    .action(async (ref: string, opts: CommonOptions) => {
+      const format = parseOutputFormat(opts.output);
+      await withRepository(opts, async (repository) => {
+        await repository.loadIndex();
+        const { id, snapshot } = await resolveSnapshot(repository, ref);
+        const rows: Array<Record<string, unknown>> = [];
+        for await (const { path, entry } of walkTree(repository, snapshot.tree)) {
+          const { content: _content, subtree: _subtree, name: _name, ...rest } = entry;
+          if (format !== 'text') rows.push({ path, ...rest });
+          else {
+            const size = entry.type === 'file' ? formatBytes(entry.size ?? 0) : '';
+            const suffix = entry.type === 'dir' ? '/' : entry.type === 'symlink' ? ` -> ${entry.target}` : '';
+            ctx.out(`${modeString(entry.type, entry.mode)} ${size.padStart(10)}  ${path}${suffix}\n`);
+          }
+        }
+        if (format !== 'text') printStructured({ snapshot: id, entries: rows }, format, ctx.out);
+      });
+    });
+
+  common(repo.command('check'))
+    .option('--read-data', 'also read and decrypt every blob of every pack')
+    .description('verify index, packs and snapshots; with --read-data, every byte')
+    .action(async (opts: CommonOptions & { readData?: boolean }) => {
+      const format = parseOutputFormat(opts.output);
+      await withRepository(opts, async (repository) => {
+        const report = await checkRepository(repository, { readData: opts.readData === true });
+        if (format !== 'text') printStructured(report, format, ctx.out);
+        else printCheck(report, ctx);
+        if (!report.healthy) ctx.setExitCode(1);
+      });
+    });
+}
+
+function printCheck(report: Awaited<ReturnType<typeof checkRepository>>, ctx: CliContext): void {
+  ctx.out(
+    `Checked ${report.snapshots} snapshots, ${report.packs} packs, ${report.blobs} blobs${report.readData ? `, read ${formatBytes(report.bytesRead)}` : ''}\n`,
+  );
+  for (const p of report.problems) {
+    ctx.out(`${p.severity === 'error' ? 'ERROR' : 'warn '}  ${p.message}\n`);
+    for (const file of p.affects ?? []) ctx.out(`         affects ${file}\n`);
+  }
+  ctx.out(report.healthy ? 'No errors found.\n' : 'The repository has errors (see ERROR lines).\n');
+}
+
+function modeString(type: string, mode: number): string {
+  const kind = type === 'dir' ? 'd' : type === 'symlink' ? 'l' : '-';
+  let bits = '';
+  for (let shift = 6; shift >= 0; shift -= 3) {
+    const b = (mode >> shift) & 7;
+    bits += `${b & 4 ? 'r' : '-'}${b & 2 ? 'w' : '-'}${b & 1 ? 'x' : '-'}`;
+  }
+  return kind + bits;
+}
+
+async function withRepository(opts: CommonOptions, use: (repo: Repository) => Promise<void>): Promise<void> {
+  const spec = parseLocationUrl(opts.location);
+  const { store } = openStore(spec);
+  try {
+    const password = await readPassword(opts, { confirm: false });
+    const repository = await Repository.open(store as BlobStore, password);
+    await use(repository);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The password, never from a flag value: `--password-file`, else
+ * `CAIRN_PASSWORD`, else a prompt when stdin is a terminal.
+ */
+async function readPassword(
+  opts: { passwordFile?: string },
+  { confirm }: { confirm: boolean },
+): Promise<string> {
+  if (opts.passwordFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(opts.passwordFile, 'utf8');
+    } catch (err) {
+      throw repositoryError(
+        'REPOSITORY_PASSWORD_MISSING',
+        `cannot read the password file ${opts.passwordFile}`,
+        {
+          hint: 'Give a readable file whose first line is the password.',
+          cause: err,
+        },
+      );
+    }
+    const password = text.replace(/\r?\n$/, '');
+    if (password.length === 0) throw emptyPassword();
+    return password;
+  }
+  const env = process.env.CAIRN_PASSWORD;
+  if (env !== undefined) {
+    if (env.length === 0) throw emptyPassword();
+    return env;
+  }
+  if (!process.stdin.isTTY) {
+    throw repositoryError('REPOSITORY_PASSWORD_MISSING', 'no repository password given', {
+      hint: 'Set CAIRN_PASSWORD, pass --password-file PATH, or run in a terminal to be prompted.',
+    });
+  }
+  const password = await prompt('Repository password: ');
+  if (password.length === 0) throw emptyPassword();
+  if (confirm && (await prompt('Repeat the password: ')) !== password) {
+    throw repositoryError('REPOSITORY_PASSWORD_MISSING', 'the two passwords differ', {
+      hint: 'Run the command again and type the same password twice. Nothing was written.',
+    });
+  }
+  return password;
+}
+
+function emptyPassword(): CairnError {
+  return repositoryError('REPOSITORY_PASSWORD_MISSING', 'the repository password is empty', {
+    hint: 'Use a non-empty password (a long passphrase is best).',
+  });
+}
+
+/** Reads one line from the terminal without echoing it. */
+function prompt(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let value = '';
+    const done = (result: string | Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const onData = (data: Buffer) => {
+      for (const char of data.toString('utf8')) {
+        if (char === '\r' || char === '\n') return done(value);
+        if (char === '\u0003')
+          return done(new CairnError('CLI_INTERRUPTED', 'interrupted', { hint: 'Nothing was written.' }));
+        if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
+        else value += char;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}

@@ -1,0 +1,260 @@
+/**
+ * `repo backup PATH`: walks the source, chunks every file, saves new blobs
+ * through the pipelined writer, saves one tree blob per directory, then
+ * flushes packs, writes the index, and writes the snapshot last.
+ */
+import type { BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import path from 'node:path';
+import { messageOf } from '../storage/body.ts';
+import { repositoryError } from './errors.ts';
+import { Limiter } from './limiter.ts';
+import type { BlobWriter, Repository, WriterOptions } from './repository.ts';
+import { encodeTree, type Snapshot, saveSnapshot, type TreeEntry } from './snapshot.ts';
+
+export interface BackupInput {
+  /** File or directory to back up. */
+  readonly source: string;
+  /** Recorded in the snapshot, e.g. `cairn 0.1.0`. */
+  readonly program: string;
+  /** Files read at once. */
+  readonly filesInFlight?: number;
+  readonly writer?: WriterOptions;
+  readonly now?: () => Date;
+}
+
+/** A source entry that could not be backed up; the snapshot is written without it. */
+export interface BackupWarning {
+  readonly path: string;
+  readonly problem: string;
+}
+
+export interface BackupResult {
+  readonly id: string;
+  readonly snapshot: Snapshot;
+  readonly warnings: BackupWarning[];
+}
+
+const READ_BLOCK = 8 * 1024 * 1024;
+
+interface Counters {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  skipped: number;
+}
+
+export async function backup(repo: Repository, input: BackupInput): Promise<BackupResult> {
+  const now = input.now ?? (() => new Date());
+  const started = now();
+  const t0 = performance.now();
+  const source = path.resolve(input.source);
+  let rootStat: BigIntStats;
+  try {
+    rootStat = await lstat(source, { bigint: true });
+  } catch (err) {
+    throw repositoryError('REPOSITORY_SOURCE_UNREADABLE', `cannot read ${source}: ${messageOf(err)}`, {
+      hint: 'Check the path and that Cairn may read it. Nothing was written.',
+    });
+  }
+  if (!rootStat.isDirectory() && !rootStat.isFile()) {
+    throw repositoryError(
+      'REPOSITORY_SOURCE_UNREADABLE',
+      `${source} is neither a directory nor a regular file`,
+      {
+        hint: 'Back up a directory or a file. Nothing was written.',
+      },
+    );
+  }
+  await repo.loadIndex();
+  const writer = repo.writer(input.writer);
+  const walk = new SourceWalk(repo, writer, new Limiter(input.filesInFlight ?? 8));
+  let tree: string;
+  if (rootStat.isDirectory()) {
+    tree = await walk.directory(source, '');
+  } else {
+    const entry = await walk.entry(path.dirname(source), path.basename(source), '');
+    if (entry === undefined) {
+      throw repositoryError(
+        'REPOSITORY_SOURCE_UNREADABLE',
+        `cannot read ${source}: ${walk.warnings[0]?.problem}`,
+        {
+          hint: 'Check that Cairn may read the file. Nothing was written.',
+        },
+      );
+    }
+    tree = await writer.save('tree', encodeTree([entry]));
+  }
+  const packs = await writer.flush();
+  for (const pack of packs) repo.addToIndex(pack.id, pack.blobs);
+  if (packs.length > 0) await repo.writeIndex(packs);
+  const c = walk.counters;
+  const snapshot: Snapshot = {
+    version: 1,
+    time: started.toISOString(),
+    hostname: hostname(),
+    username: safeUsername(),
+    paths: [source],
+    sourceType: rootStat.isDirectory() ? 'dir' : 'file',
+    ...(rootStat.isDirectory() ? { root: metadataOf(rootStat) } : {}),
+    tree,
+    program: input.program,
+    summary: {
+      files: c.files,
+      dirs: c.dirs,
+      symlinks: c.symlinks,
+      bytes: c.bytes,
+      skipped: c.skipped,
+      ...writer.stats,
+      seconds: Math.round(performance.now() - t0) / 1000,
+    },
+  };
+  const id = await saveSnapshot(repo, snapshot);
+  return { id, snapshot, warnings: walk.warnings };
+}
+
+function metadataOf(st: BigIntStats): Pick<TreeEntry, 'mode' | 'uid' | 'gid' | 'mtimeNs'> {
+  return {
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs.toString(),
+  };
+}
+
+/** Names in the order trees keep them: by UTF-8 bytes, as storage keys. */
+function byBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+class SourceWalk {
+  readonly counters: Counters = { files: 0, dirs: 0, symlinks: 0, bytes: 0, skipped: 0 };
+  readonly warnings: BackupWarning[] = [];
+  readonly #repo: Repository;
+  readonly #writer: BlobWriter;
+  readonly #files: Limiter;
+  /** Content of hard-linked files by `dev:ino`, so each is read once. */
+  readonly #linked = new Map<string, Promise<{ content: string[]; size: number }>>();
+
+  constructor(repo: Repository, writer: BlobWriter, files: Limiter) {
+    this.#repo = repo;
+    this.#writer = writer;
+    this.#files = files;
+  }
+
+  /** Saves a directory's tree (after its subtrees) and returns the tree blob's id. */
+  async directory(dir: string, rel: string): Promise<string> {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort(byBytes);
+    } catch (err) {
+      if (rel === '') throw err;
+      this.#warn(rel, err);
+      names = [];
+    }
+    const entries = await Promise.all(
+      names.map((name) => this.entry(dir, name, rel === '' ? name : `${rel}/${name}`)),
+    );
+    return this.#writer.save('tree', encodeTree(entries.filter((e) => e !== undefined)));
+  }
+
+  /** One entry of a directory, or undefined (with a warning) when it cannot be read or is not supported. */
+  async entry(dir: string, name: string, rel: string): Promise<TreeEntry | undefined> {
+    const full = path.join(dir, name);
+    let st: BigIntStats;
+    try {
+      st = await lstat(full, { bigint: true });
+    } catch (err) {
+      this.#warn(rel, err);
+      return undefined;
+    }
+    const meta = { name, ...metadataOf(st) };
+    try {
+      if (st.isDirectory()) {
+        const subtree = await this.directory(full, rel);
+        this.counters.dirs++;
+        return { ...meta, type: 'dir', subtree };
+      }
+      if (st.isSymbolicLink()) {
+        const target = await readlink(full);
+        this.counters.symlinks++;
+        return { ...meta, type: 'symlink', target };
+      }
+      if (st.isFile()) {
+        const hardlink = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
+        let read: Promise<{ content: string[]; size: number }>;
+        const known = hardlink === undefined ? undefined : this.#linked.get(hardlink);
+        if (known !== undefined) read = known;
+        else {
+          const expected = Number(st.size);
+          read = this.#files.run(() => this.#file(full, expected));
+          if (hardlink !== undefined) this.#linked.set(hardlink, read);
+        }
+        const { content, size } = await read;
+        this.counters.files++;
+        this.counters.bytes += size;
+        return { ...meta, type: 'file', size, content, ...(hardlink === undefined ? {} : { hardlink }) };
+      }
+    } catch (err) {
+      if (isRepositoryFailure(err)) throw err;
+      this.#warn(rel, err);
+      return undefined;
+    }
+    this.counters.skipped++;
+    this.warnings.push({
+      path: rel,
+      problem: 'not a file, directory or symlink (sockets, FIFOs and devices are skipped)',
+    });
+    return undefined;
+  }
+
+  async #file(full: string, expected: number): Promise<{ content: string[]; size: number }> {
+    const handle = await open(full, 'r');
+    try {
+      const content: string[] = [];
+      let size = 0;
+      async function* blocks(): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          // Sized by what stat promised, so small files do not allocate whole blocks; 4 KiB probes for growth.
+          const want = Math.min(READ_BLOCK, Math.max(expected - size, 4096));
+          const buffer = Buffer.allocUnsafe(want);
+          const { bytesRead } = await handle.read(buffer, 0, want, null);
+          if (bytesRead === 0) return;
+          size += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+        }
+      }
+      for await (const chunk of this.#repo.chunker.chunkStream(blocks())) {
+        content.push(await this.#writer.save('data', chunk));
+      }
+      return { content, size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  #warn(rel: string, err: unknown): void {
+    this.counters.skipped++;
+    this.warnings.push({ path: rel === '' ? '.' : rel, problem: messageOf(err) });
+  }
+}
+
+/** Errors of the repository side (storage, pipeline) stop the backup; errors reading the source only skip an entry. */
+function isRepositoryFailure(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    'code' in err &&
+    typeof err.code === 'string' &&
+    /^(STORAGE|REPOSITORY)_/.test(err.code)
+  );
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}

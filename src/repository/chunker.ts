@@ -1,0 +1,122 @@
+/**
+ * Content-defined chunking: FastCDC (Xia et al., 2016) with normalised
+ * chunking, level 2, over a 32-bit gear hash.
+ *
+ * - Bytes before `minSize` are never hashed for a cut (the "minimum-size
+ *   skip" that makes gear CDC fast); hashing starts 32 bytes earlier so the
+ *   hash at the first candidate already depends on content only — a 32-bit
+ *   gear hash forgets a byte after 32 shifts, so every cut decision depends on
+ *   the last 32 bytes and the distance from the chunk start, nothing else.
+ * - Between `minSize` and `avgSize` the mask has log2(avg)+2 bits (cuts are
+ *   rare), after `avgSize` log2(avg)-2 bits (cuts are likely): chunk sizes
+ *   cluster around `avgSize`. `maxSize` forces a cut.
+ * - The mask uses the hash's top bits, the ones that mixed the most bytes.
+ * - The gear table is derived from the repository's MAC key, so boundaries
+ *   (and thus chunk sizes) do not fingerprint known plaintext.
+ */
+import { createHmac } from 'node:crypto';
+import { assertChunkerParams, type ChunkerParams } from './format.ts';
+
+/** 256 32-bit gear values from a secret: HMAC-SHA-256(seed, "cairn/v1/gear" ‖ counter), 8 values per block. */
+export function gearTable(seed: Buffer): Int32Array {
+  const table = new Int32Array(256);
+  for (let block = 0; block < 32; block++) {
+    const digest = createHmac('sha256', seed).update(`cairn/v1/gear/${block}`).digest();
+    for (let j = 0; j < 8; j++) table[block * 8 + j] = digest.readInt32LE(j * 4);
+  }
+  return table;
+}
+
+/** Mask of the top `bits` bits of a 32-bit word, as a signed int32 (what `|0` arithmetic produces). */
+function topBits(bits: number): number {
+  return bits >= 32 ? -1 : ~((1 << (32 - bits)) - 1) | 0;
+}
+
+/** Finds chunk boundaries; stateless between calls, so one instance serves any number of files. */
+export class Chunker {
+  readonly params: ChunkerParams;
+  readonly #gear: Int32Array;
+  readonly #maskSmall: number;
+  readonly #maskLarge: number;
+
+  constructor(params: ChunkerParams, gear: Int32Array) {
+    assertChunkerParams(params);
+    if (gear.length !== 256) throw new Error('gear table must have 256 entries');
+    this.params = params;
+    this.#gear = gear;
+    const bits = Math.log2(params.avgSize);
+    this.#maskSmall = topBits(bits + 2);
+    this.#maskLarge = topBits(bits - 2);
+  }
+
+  /**
+   * Length of the chunk that starts at `start`, looking at `data[start, end)`.
+   * The caller passes at least `maxSize` bytes unless `end` is the end of the
+   * input (then the rest, however short, is cut at most at `maxSize`).
+   */
+  cut(data: Uint8Array, start: number, end: number): number {
+    const { minSize, avgSize, maxSize } = this.params;
+    const available = end - start;
+    if (available <= minSize) return available;
+    const limit = start + Math.min(available, maxSize);
+    const normal = start + Math.min(available, avgSize);
+    const gear = this.#gear;
+    const maskS = this.#maskSmall;
+    const maskL = this.#maskLarge;
+    let h = 0;
+    let i = start + minSize - 32;
+    const first = start + minSize;
+    for (; i < first; i++) h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+    for (; i < normal; i++) {
+      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+      if ((h & maskS) === 0) return i + 1 - start;
+    }
+    for (; i < limit; i++) {
+      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+      if ((h & maskL) === 0) return i + 1 - start;
+    }
+    return limit - start;
+  }
+
+  /** Every chunk of an in-memory buffer, as views into it. */
+  *chunks(data: Uint8Array): Generator<Uint8Array> {
+    let pos = 0;
+    while (pos < data.length) {
+      const n = this.cut(data, pos, data.length);
+      yield data.subarray(pos, pos + n);
+      pos += n;
+    }
+  }
+
+  /**
+   * Chunks a stream of buffers in bounded memory (at most about two `maxSize`
+   * windows are held). Yielded chunks are views of internal buffers that are
+   * never reused, so consumers may keep them.
+   */
+  async *chunkStream(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const { maxSize } = this.params;
+    let pending: Uint8Array = new Uint8Array(0);
+    for await (const block of source) {
+      let data: Uint8Array;
+      if (pending.length === 0) data = block;
+      else {
+        data = new Uint8Array(pending.length + block.length);
+        data.set(pending, 0);
+        data.set(block, pending.length);
+      }
+      let pos = 0;
+      while (data.length - pos >= maxSize) {
+        const n = this.cut(data, pos, pos + maxSize);
+        yield data.subarray(pos, pos + n);
+        pos += n;
+      }
+      pending = data.subarray(pos);
+    }
+    let pos = 0;
+    while (pos < pending.length) {
+      const n = this.cut(pending, pos, pending.length);
+      yield pending.subarray(pos, pos + n);
+      pos += n;
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import { CairnError } from '../errors/cairn-error.ts';
+
+/** Stable codes of repository errors (documented in docs/repository-format.md). */
+export type RepositoryErrorCode =
+  | 'REPOSITORY_EXISTS'
+  | 'REPOSITORY_NOT_INITIALIZED'
+  | 'REPOSITORY_CONFIG_MISSING'
+  | 'REPOSITORY_CONFIG_INVALID'
+  | 'REPOSITORY_FORMAT_UNSUPPORTED'
+  | 'REPOSITORY_WRONG_PASSWORD'
+  | 'REPOSITORY_PASSWORD_MISSING'
+  | 'REPOSITORY_NO_KEYS'
+  | 'REPOSITORY_BLOB_MISSING'
+  | 'REPOSITORY_BLOB_CORRUPT'
+  | 'REPOSITORY_FILE_CORRUPT'
+  | 'REPOSITORY_SNAPSHOT_NOT_FOUND'
+  | 'REPOSITORY_SNAPSHOT_AMBIGUOUS'
+  | 'REPOSITORY_SOURCE_UNREADABLE'
+  | 'REPOSITORY_TARGET_INVALID';
+
+export function repositoryError(
+  code: RepositoryErrorCode,
+  message: string,
+  options: { hint?: string; cause?: unknown } = {},
+): CairnError {
+  return new CairnError(code, message, options);
+}

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isCairnError } from '../errors/cairn-error.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { MemoryBlobStore } from '../storage/memory/memory-store.ts';
+import { backup } from './backup.ts';
+import { checkRepository } from './check.ts';
+import { open, seal } from './crypto.ts';
+import { repositoryLayout } from './format.ts';
+import { PackBuilder, readPackHeader } from './pack.ts';
+import { initRepository, Repository } from './repository.ts';
+import { restore } from './restore.ts';
+import { resolveSnapshot } from './snapshot.ts';
+
+const FAST = {
+  password: 'pw',
+  createdBy: 'test',
+  scrypt: { N: 1024, r: 8, p: 1 },
+  chunker: { algorithm: 'fastcdc-gear32-v1', minSize: 4096, avgSize: 16384, maxSize: 65536 },
+  packSize: 256 * 1024,
+} as const;
+
+async function keys(store: BlobStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const info of store.list('')) out.push(info.key);
+  return out;
+}
+
+describe('sealing and packs', () => {
+  it('binds the kind: a sealed tree does not open as data, nor with another key', () => {
+    const key = Buffer.alloc(32, 1);
+    const sealed = seal(key, 'tree', Buffer.from('{"entries":[]}'));
+    assert.equal(open(key, 'tree', sealed)?.toString(), '{"entries":[]}');
+    assert.equal(open(key, 'data', sealed), undefined);
+    assert.equal(open(Buffer.alloc(32, 2), 'tree', sealed), undefined);
+    const flipped = Buffer.from(sealed);
+    flipped[20] = (flipped[20] ?? 0) ^ 1;
+    assert.equal(open(key, 'tree', flipped), undefined);
+  });
+
+  it('reads back a pack header that matches what was packed', () => {
+    const key = Buffer.alloc(32, 7);
+    const pack = new PackBuilder();
+    pack.add({
+      id: 'a'.repeat(64),
+      type: 'data',
+      pieces: [Buffer.alloc(40, 1)],
+      rawLength: 12,
+      compression: 'none',
+    });
+    pack.add({
+      id: 'b'.repeat(64),
+      type: 'tree',
+      pieces: [Buffer.alloc(5), Buffer.alloc(30)],
+      rawLength: 90,
+      compression: 'zstd',
+    });
+    const { bytes, blobs } = pack.finish(key);
+    assert.deepEqual(readPackHeader(bytes, key), blobs);
+    assert.deepEqual(
+      blobs.map((b) => [b.offset, b.length]),
+      [
+        [0, 40],
+        [40, 35],
+      ],
+    );
+    assert.equal(readPackHeader(bytes, Buffer.alloc(32, 8)), undefined);
+  });
+});
+
+describe('repository on a memory store', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cairn-repo-unit-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to initialise twice, and over data whose config is gone', async () => {
+    const store = new MemoryBlobStore();
+    await initRepository(store, FAST);
+    await assert.rejects(initRepository(store, FAST), (err) => isCairnError(err, 'REPOSITORY_EXISTS'));
+    await store.delete(repositoryLayout.config());
+    await store.put(repositoryLayout.snapshot('c'.repeat(64)), 'x');
+    await assert.rejects(initRepository(store, FAST), (err) =>
+      isCairnError(err, 'REPOSITORY_CONFIG_MISSING'),
+    );
+  });
+
+  it('opens with any of its passwords; a wrong one is a clear error and writes nothing', async () => {
+    const store = new MemoryBlobStore();
+    await initRepository(store, FAST);
+    const repo = await Repository.open(store, 'pw');
+    await repo.addKey('second', FAST.scrypt);
+    await Repository.open(store, 'second');
+    const before = await keys(store);
+    await assert.rejects(Repository.open(store, 'third'), (err) => {
+      assert.ok(isCairnError(err, 'REPOSITORY_WRONG_PASSWORD'));
+      assert.match(err.message, /none of the 2 key file/);
+      assert.match(err.hint ?? '', /Nothing was written/);
+      return true;
+    });
+    assert.deepEqual(await keys(store), before);
+    await assert.rejects(Repository.open(new MemoryBlobStore(), 'pw'), (err) =>
+      isCairnError(err, 'REPOSITORY_NOT_INITIALIZED'),
+    );
+  });
+
+  it('round-trips a small tree, dedups, and check names files of a missing pack', async () => {
+    const store = new MemoryBlobStore();
+    await initRepository(store, FAST);
+    const repo = await Repository.open(store, 'pw');
+    const src = path.join(dir, 'src');
+    await mkdir(path.join(src, 'a/b'), { recursive: true });
+    const random = Buffer.alloc(300_000);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+    await writeFile(path.join(src, 'a/b/one.bin'), random);
+    await writeFile(path.join(src, 'two.txt'), 'hello '.repeat(10_000));
+    const first = await backup(repo, { source: src, program: 'test' });
+    assert.equal(first.snapshot.summary.files, 2);
+    assert.ok(first.snapshot.summary.packs >= 2, 'data and tree packs');
+    const second = await backup(repo, { source: src, program: 'test' });
+    assert.equal(second.snapshot.summary.newBlobs, 0);
+
+    const out = path.join(dir, 'out');
+    const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
+    assert.deepEqual(result.failures, []);
+    assert.deepEqual(await readFile(path.join(out, 'a/b/one.bin')), random);
+
+    const healthy = await checkRepository(repo, { readData: true });
+    assert.ok(healthy.healthy, JSON.stringify(healthy.problems));
+    // Lose the pack of one.bin's first chunk: check names it and the file.
+    const { walkTree } = await import('./snapshot.ts');
+    let firstChunk: string | undefined;
+    for await (const { path: p, entry } of walkTree(repo, first.snapshot.tree)) {
+      if (p === 'a/b/one.bin') firstChunk = entry.content?.[0];
+    }
+    const where = firstChunk === undefined ? undefined : repo.lookup(firstChunk);
+    assert.ok(where);
+    await store.delete(repositoryLayout.pack(where.pack));
+    const report = await checkRepository(repo);
+    assert.equal(report.healthy, false);
+    const problem = report.problems.find((p) => p.pack === where.pack);
+    assert.match(problem?.message ?? '', /missing from storage/);
+    assert.ok(problem?.affects?.includes(`${first.id.slice(0, 8)}:a/b/one.bin`), JSON.stringify(problem));
+  });
+});

@@ -1,0 +1,521 @@
+/**
+ * A repository on a BlobStore: init and open (config + key files), the
+ * in-memory index of every stored blob, verified blob reads, the pipelined
+ * blob writer (compress → encrypt → pack → upload), index and snapshot files.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { isStorageFailure } from '../errors/storage-error.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { messageOf } from '../storage/body.ts';
+import { Chunker, gearTable } from './chunker.ts';
+import {
+  blobId,
+  type MasterKey,
+  newMasterKey,
+  open,
+  type ScryptParams,
+  type SealKind,
+  sameBytes,
+  seal,
+  sealPieces,
+  splitMasterKey,
+} from './crypto.ts';
+import { repositoryError } from './errors.ts';
+import {
+  assertChunkerParams,
+  type ChunkerParams,
+  type CompressionParams,
+  DEFAULT_CHUNKER,
+  DEFAULT_COMPRESSION,
+  DEFAULT_PACK_SIZE,
+  idOfKey,
+  REPOSITORY_FORMAT_VERSION,
+  type RepositoryConfig,
+  repositoryLayout,
+} from './format.ts';
+import { unlockMasterKey, writeKeyFile } from './key-file.ts';
+import { Limiter } from './limiter.ts';
+import { type BlobType, type Compression, PackBuilder, type PackedBlob } from './pack.ts';
+
+const zstdCompress = promisify(zlib.zstdCompress);
+const zstdDecompress = promisify(zlib.zstdDecompress);
+
+export const INDEX_FILE_VERSION = 1;
+
+/** Where a blob lives. */
+export interface IndexEntry extends PackedBlob {
+  readonly pack: string;
+}
+
+/** An index file's plaintext (zstd-compressed JSON, then sealed). */
+export interface IndexFile {
+  readonly version: number;
+  readonly packs: ReadonlyArray<{ readonly id: string; readonly blobs: readonly PackedBlob[] }>;
+}
+
+/** A file the repository could not read back (listed by `check`; other commands go on without it). */
+export interface UnreadableFile {
+  readonly key: string;
+  readonly problem: string;
+}
+
+export interface InitRepositoryInput {
+  readonly password: string;
+  readonly createdBy: string;
+  readonly now?: Date;
+  readonly chunker?: ChunkerParams;
+  readonly compression?: CompressionParams;
+  readonly packSize?: number;
+  readonly scrypt?: ScryptParams;
+}
+
+export interface WriterOptions {
+  /** Blobs being compressed/encrypted at once (each holds up to one chunk of plaintext). */
+  readonly blobsInFlight?: number;
+  /** Packs being uploaded at once (each holds one pack in memory). */
+  readonly uploadsInFlight?: number;
+}
+
+/**
+ * Creates a repository: refuses when a config, key files or repository data
+ * already exist (naming what was found). Writes the key file first and the
+ * config last, so a crash in between leaves no config and init can run again.
+ */
+export async function initRepository(
+  store: BlobStore,
+  input: InitRepositoryInput,
+): Promise<RepositoryConfig> {
+  const existing = await store.stat(repositoryLayout.config());
+  if (existing !== undefined) {
+    throw repositoryError('REPOSITORY_EXISTS', `${store.description} already holds a repository`, {
+      hint: 'Use it with the other `cairn repo` commands, or choose another location. Nothing was written.',
+    });
+  }
+  const found = await firstKey(store, repositoryLayout.snapshotsPrefix());
+  const data = found ?? (await firstKey(store, 'repository/'));
+  if (data !== undefined) {
+    throw repositoryError(
+      'REPOSITORY_CONFIG_MISSING',
+      `${store.description} holds repository data (e.g. "${data}") but its config ${repositoryLayout.config()} is missing`,
+      {
+        hint: 'Something deleted the repository config (a lifecycle rule, a manual cleanup). Restore control/repository/ from a copy; initialising over the data would make it unreadable. Nothing was written.',
+      },
+    );
+  }
+  const now = input.now ?? new Date();
+  const config: RepositoryConfig = {
+    kind: 'CairnRepository',
+    version: REPOSITORY_FORMAT_VERSION,
+    id: randomBytes(16).toString('hex'),
+    createdAt: now.toISOString(),
+    createdBy: input.createdBy,
+    chunker: input.chunker ?? DEFAULT_CHUNKER,
+    compression: input.compression ?? DEFAULT_COMPRESSION,
+    packSize: input.packSize ?? DEFAULT_PACK_SIZE,
+  };
+  assertChunkerParams(config.chunker);
+  const masterKey = newMasterKey();
+  await writeKeyFile(store, {
+    repositoryId: config.id,
+    masterKey,
+    password: input.password,
+    now,
+    ...(input.scrypt === undefined ? {} : { scrypt: input.scrypt }),
+  });
+  await store.put(repositoryLayout.config(), `${JSON.stringify(config, null, 2)}\n`, {
+    contentType: 'application/json',
+  });
+  return config;
+}
+
+async function firstKey(store: BlobStore, prefix: string): Promise<string | undefined> {
+  for await (const info of store.list(prefix)) return info.key;
+  return undefined;
+}
+
+/** Reads and validates the config; always fresh from storage. */
+export async function readConfig(store: BlobStore): Promise<RepositoryConfig> {
+  let raw: Buffer;
+  try {
+    raw = await store.get(repositoryLayout.config());
+  } catch (err) {
+    if (isStorageFailure(err, 'not-found')) {
+      throw repositoryError('REPOSITORY_NOT_INITIALIZED', `${store.description} holds no repository`, {
+        hint: 'Create one with `cairn repo init --location URL`, or check the location URL.',
+      });
+    }
+    throw err;
+  }
+  let config: RepositoryConfig;
+  try {
+    config = JSON.parse(raw.toString('utf8')) as RepositoryConfig;
+  } catch (err) {
+    throw repositoryError(
+      'REPOSITORY_CONFIG_INVALID',
+      `${repositoryLayout.config()} is not valid JSON (${messageOf(err)})`,
+      { hint: 'Restore the file from a copy; Cairn never rewrites it.' },
+    );
+  }
+  if (config?.kind !== 'CairnRepository' || typeof config.id !== 'string') {
+    throw repositoryError(
+      'REPOSITORY_CONFIG_INVALID',
+      `${repositoryLayout.config()} is not a repository config`,
+      {
+        hint: 'Restore the file from a copy; Cairn never rewrites it.',
+      },
+    );
+  }
+  if (config.version !== REPOSITORY_FORMAT_VERSION) {
+    throw repositoryError(
+      'REPOSITORY_FORMAT_UNSUPPORTED',
+      `the repository has format version ${config.version}; this Cairn understands version ${REPOSITORY_FORMAT_VERSION}`,
+      { hint: 'Use the Cairn release that wrote this repository.' },
+    );
+  }
+  assertChunkerParams(config.chunker);
+  return config;
+}
+
+/** An opened repository: config, keys and (after {@link Repository.loadIndex}) the index. */
+export class Repository {
+  readonly store: BlobStore;
+  readonly config: RepositoryConfig;
+  readonly keyId: string;
+  readonly chunker: Chunker;
+  readonly #keys: MasterKey;
+  readonly #index = new Map<string, IndexEntry>();
+  /** Index and pack files that could not be read while loading the index. */
+  readonly unreadableIndexFiles: UnreadableFile[] = [];
+
+  private constructor(store: BlobStore, config: RepositoryConfig, masterKey: Buffer, keyId: string) {
+    this.store = store;
+    this.config = config;
+    this.keyId = keyId;
+    this.#keys = splitMasterKey(masterKey);
+    this.chunker = new Chunker(config.chunker, gearTable(this.#keys.mac));
+  }
+
+  /** Reads the config and unlocks the master key with the password; writes nothing. */
+  static async open(store: BlobStore, password: string): Promise<Repository> {
+    const config = await readConfig(store);
+    const { masterKey, keyId } = await unlockMasterKey(store, config.id, password);
+    return new Repository(store, config, masterKey, keyId);
+  }
+
+  /** Adds a password (a new key file wrapping the same master key). */
+  async addKey(password: string, scrypt?: ScryptParams): Promise<string> {
+    return writeKeyFile(this.store, {
+      repositoryId: this.config.id,
+      masterKey: Buffer.concat([this.#keys.encryption, this.#keys.mac]),
+      password,
+      now: new Date(),
+      ...(scrypt === undefined ? {} : { scrypt }),
+    });
+  }
+
+  blobId(plaintext: Uint8Array): string {
+    return blobId(this.#keys.mac, plaintext).toString('hex');
+  }
+
+  seal(kind: SealKind, plaintext: Uint8Array): Buffer {
+    return seal(this.#keys.encryption, kind, plaintext);
+  }
+
+  open(kind: SealKind, sealed: Uint8Array): Buffer | undefined {
+    return open(this.#keys.encryption, kind, sealed);
+  }
+
+  get encryptionKey(): Buffer {
+    return this.#keys.encryption;
+  }
+
+  // ---- index ----
+
+  /** Loads every index file (fresh from storage). Unreadable ones are recorded, not fatal. */
+  async loadIndex(): Promise<void> {
+    this.#index.clear();
+    this.unreadableIndexFiles.length = 0;
+    const keys: string[] = [];
+    for await (const info of this.store.list(repositoryLayout.indexPrefix())) keys.push(info.key);
+    const limiter = new Limiter(8);
+    await Promise.all(
+      keys.map((key) =>
+        limiter.run(async () => {
+          const file = await this.readIndexFile(key);
+          if (typeof file === 'string') {
+            this.unreadableIndexFiles.push({ key, problem: file });
+            return;
+          }
+          for (const pack of file.packs) this.addToIndex(pack.id, pack.blobs);
+        }),
+      ),
+    );
+  }
+
+  /** Reads one index file; a string says why it could not. */
+  async readIndexFile(key: string): Promise<IndexFile | string> {
+    const sealed = await this.store.get(key);
+    const id = idOfKey(key);
+    if (id === undefined || createHash('sha256').update(sealed).digest('hex') !== id)
+      return 'its content does not match its name (damaged)';
+    const compressed = this.open('index', sealed);
+    if (compressed === undefined) return 'it does not decrypt (damaged, or written with another key)';
+    try {
+      const file = JSON.parse((await zstdDecompress(compressed)).toString('utf8')) as IndexFile;
+      if (file.version !== INDEX_FILE_VERSION || !Array.isArray(file.packs))
+        return `unsupported index version ${file.version}`;
+      return file;
+    } catch (err) {
+      return `it does not parse (${messageOf(err)})`;
+    }
+  }
+
+  addToIndex(pack: string, blobs: readonly PackedBlob[]): void {
+    for (const blob of blobs) this.#index.set(blob.id, { ...blob, pack });
+  }
+
+  lookup(id: string): IndexEntry | undefined {
+    return this.#index.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.#index.has(id);
+  }
+
+  get indexSize(): number {
+    return this.#index.size;
+  }
+
+  /** Every indexed blob, grouped by pack. */
+  packsInIndex(): Map<string, IndexEntry[]> {
+    const packs = new Map<string, IndexEntry[]>();
+    for (const entry of this.#index.values()) {
+      const list = packs.get(entry.pack);
+      if (list === undefined) packs.set(entry.pack, [entry]);
+      else list.push(entry);
+    }
+    for (const list of packs.values()) list.sort((a, b) => a.offset - b.offset);
+    return packs;
+  }
+
+  /** Writes an index file for packs that are already stored; returns its id. */
+  async writeIndex(packs: IndexFile['packs']): Promise<string> {
+    const file: IndexFile = { version: INDEX_FILE_VERSION, packs };
+    const compressed = await zstdCompress(Buffer.from(JSON.stringify(file)));
+    const sealed = this.seal('index', compressed);
+    const id = createHash('sha256').update(sealed).digest('hex');
+    await this.store.put(repositoryLayout.index(id), sealed);
+    return id;
+  }
+
+  // ---- blobs ----
+
+  /**
+   * Reads a blob and verifies it: the GCM tag (authentic, not damaged), the
+   * length, and the keyed id recomputed from the plaintext. Throws
+   * `REPOSITORY_BLOB_MISSING` or `REPOSITORY_BLOB_CORRUPT` naming the pack.
+   */
+  async loadBlob(id: string, type: BlobType): Promise<Buffer> {
+    const entry = this.#index.get(id);
+    if (entry === undefined || entry.type !== type) {
+      throw repositoryError('REPOSITORY_BLOB_MISSING', `${type} blob ${id} is not in the index`, {
+        hint: 'Run `cairn repo check` to see what is damaged.',
+      });
+    }
+    const sealed = await this.store.get(repositoryLayout.pack(entry.pack), {
+      offset: entry.offset,
+      length: entry.length,
+    });
+    return this.decodeBlob(entry, sealed);
+  }
+
+  /** Decrypts and verifies a blob's sealed bytes (see {@link loadBlob}). */
+  async decodeBlob(entry: IndexEntry, sealed: Buffer): Promise<Buffer> {
+    const corrupt = (why: string) =>
+      repositoryError(
+        'REPOSITORY_BLOB_CORRUPT',
+        `${entry.type} blob ${entry.id} in pack ${entry.pack} is damaged: ${why}`,
+        { hint: 'Run `cairn repo check --read-data` to list every damaged pack and the files it affects.' },
+      );
+    if (sealed.length !== entry.length)
+      throw corrupt(`expected ${entry.length} bytes, read ${sealed.length}`);
+    const stored = this.open(entry.type, sealed);
+    if (stored === undefined) throw corrupt('authentication failed (bytes changed)');
+    let plain: Buffer;
+    if (entry.compression === 'zstd') {
+      try {
+        plain = await zstdDecompress(stored);
+      } catch (err) {
+        throw corrupt(`it does not decompress (${messageOf(err)})`);
+      }
+    } else plain = stored;
+    if (plain.length !== entry.rawLength)
+      throw corrupt(`expected ${entry.rawLength} plaintext bytes, got ${plain.length}`);
+    if (!sameBytes(blobId(this.#keys.mac, plain), Buffer.from(entry.id, 'hex')))
+      throw corrupt('its content does not match its id');
+    return plain;
+  }
+
+  /** A writer for new blobs; call {@link BlobWriter.flush} to store the last packs and get their index entries. */
+  writer(options: WriterOptions = {}): BlobWriter {
+    return new BlobWriter(this, options);
+  }
+
+  // ---- sealed JSON files (snapshots) ----
+
+  async putSealedJson(kind: 'snapshot', key: (id: string) => string, value: unknown): Promise<string> {
+    const sealed = this.seal(kind, Buffer.from(JSON.stringify(value)));
+    const id = createHash('sha256').update(sealed).digest('hex');
+    await this.store.put(key(id), sealed);
+    return id;
+  }
+
+  async getSealedJson<T>(kind: 'snapshot', key: string): Promise<T> {
+    const sealed = await this.store.get(key);
+    const id = idOfKey(key);
+    const plain =
+      id !== undefined && createHash('sha256').update(sealed).digest('hex') === id
+        ? this.open(kind, sealed)
+        : undefined;
+    if (plain === undefined) {
+      throw repositoryError(
+        'REPOSITORY_FILE_CORRUPT',
+        `${key} is damaged (it does not match its name or decrypt)`,
+        {
+          hint: 'Run `cairn repo check`; restore the file from a copy of the location if you have one.',
+        },
+      );
+    }
+    return JSON.parse(plain.toString('utf8')) as T;
+  }
+}
+
+/** What a writer stored. */
+export interface WriterStats {
+  newBlobs: number;
+  /** Plaintext bytes of new blobs. */
+  newBytes: number;
+  /** Bytes of new blobs as stored (compressed, sealed). */
+  storedBytes: number;
+  packs: number;
+}
+
+/**
+ * The write half of the pipeline. `save` hashes the plaintext (the id is
+ * known at once, so callers can build trees without waiting), skips blobs the
+ * index or this writer already has, and hands the rest to a bounded pool:
+ * zstd on libuv's thread pool (skipped when a sample shows the data does not
+ * compress), AES-GCM, append to the pack of its type; a full pack is uploaded
+ * while the next fills, with a bound on packs in flight. A failure stops the
+ * writer: the next `save` or `flush` throws it, and nothing is indexed for a
+ * pack that was not stored.
+ */
+export class BlobWriter {
+  readonly #repo: Repository;
+  readonly #blobs: Limiter;
+  readonly #uploads: Limiter;
+  readonly #pending = new Set<string>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #packs: Record<BlobType, PackBuilder> = { data: new PackBuilder(), tree: new PackBuilder() };
+  readonly #stored: Array<{ id: string; blobs: PackedBlob[] }> = [];
+  #failure: unknown;
+  readonly stats: WriterStats = { newBlobs: 0, newBytes: 0, storedBytes: 0, packs: 0 };
+
+  constructor(repo: Repository, options: WriterOptions) {
+    this.#repo = repo;
+    this.#blobs = new Limiter(options.blobsInFlight ?? 6);
+    this.#uploads = new Limiter(options.uploadsInFlight ?? 3);
+  }
+
+  /** Saves a blob unless it is known; resolves with its id once the pipeline accepted it. */
+  async save(type: BlobType, plaintext: Uint8Array): Promise<string> {
+    this.#throwIfFailed();
+    const id = this.#repo.blobId(plaintext);
+    if (this.#repo.has(id) || this.#pending.has(id)) return id;
+    this.#pending.add(id);
+    await this.#blobs.acquire();
+    const work = this.#process(type, id, plaintext).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#failure ??= err;
+      },
+    );
+    this.#inFlight.add(work);
+    void work.finally(() => {
+      this.#inFlight.delete(work);
+      this.#blobs.release();
+    });
+    return id;
+  }
+
+  /** Stores the partly filled packs, waits for every upload, and returns the stored packs (for the index). */
+  async flush(): Promise<Array<{ id: string; blobs: PackedBlob[] }>> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+    this.#throwIfFailed();
+    for (const type of ['data', 'tree'] as const) {
+      if (this.#packs[type].count > 0) await this.#upload(type);
+    }
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+    this.#throwIfFailed();
+    return this.#stored.splice(0);
+  }
+
+  async #process(type: BlobType, id: string, plaintext: Uint8Array): Promise<void> {
+    let stored: Uint8Array = plaintext;
+    let compression: Compression = 'none';
+    if (plaintext.length >= 64 && (await this.#worthCompressing(plaintext))) {
+      const compressed = await zstdCompress(plaintext, {
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level },
+      });
+      if (compressed.length < plaintext.length) {
+        stored = compressed;
+        compression = 'zstd';
+      }
+    }
+    this.#throwIfFailed();
+    const pieces = sealPieces(this.#repo.encryptionKey, type, stored);
+    const pack = this.#packs[type];
+    pack.add({ id, type, pieces, rawLength: plaintext.length, compression });
+    this.stats.newBlobs++;
+    this.stats.newBytes += plaintext.length;
+    if (pack.size >= this.#repo.config.packSize) await this.#upload(type);
+  }
+
+  /** Random data does not compress: try a 32 KiB sample of large blobs before spending a full zstd pass. */
+  async #worthCompressing(plaintext: Uint8Array): Promise<boolean> {
+    if (plaintext.length < 128 * 1024) return true;
+    const sample = plaintext.subarray(0, 32 * 1024);
+    const compressed = await zstdCompress(sample, {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 },
+    });
+    return compressed.length < sample.length * 0.97;
+  }
+
+  /** Swaps in a fresh pack of the type and uploads the full one, waiting while too many uploads are in flight. */
+  async #upload(type: BlobType): Promise<void> {
+    const full = this.#packs[type];
+    this.#packs[type] = new PackBuilder();
+    const { id, bytes, blobs } = full.finish(this.#repo.encryptionKey);
+    await this.#uploads.acquire();
+    const upload = (async () => {
+      try {
+        await this.#repo.store.put(repositoryLayout.pack(id), bytes);
+        this.#stored.push({ id, blobs });
+        this.stats.packs++;
+        this.stats.storedBytes += bytes.length;
+      } catch (err) {
+        this.#failure ??= err;
+      } finally {
+        this.#uploads.release();
+      }
+    })();
+    this.#inFlight.add(upload);
+    void upload.finally(() => this.#inFlight.delete(upload));
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}
