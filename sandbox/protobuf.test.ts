@@ -75,9 +75,46 @@ describe('protobuf request bodies', () => {
 
   test('unknown kinds are 415 with the list of supported kinds', () => {
     assert.throws(
-      () => decodeProtobufObject(encodeForTest('apps/v1', 'Deployment', new Uint8Array())),
+      () => decodeProtobufObject(encodeForTest('apps/v1', 'StatefulSet', new Uint8Array())),
       (e: unknown) => e instanceof ApiError && e.code === 415 && /v1\/Namespace/.test(e.message),
     );
+  });
+
+  test('table-driven kinds: nested messages, int-or-string, zero values omitted, pointer zeros kept', () => {
+    const container = concat(str(1, 'app'), str(2, 'nginx'), str(5, ''), varintField(16, 0));
+    const podSpec = concat(lenField(2, container), str(3, 'Always'));
+    const template = concat(lenField(1, concat(entry(11, 'app', utf8Bytes('web')))), lenField(2, podSpec));
+    const intOrString = (s: string) => concat(varintField(1, 1), str(3, s));
+    const strategy = concat(str(1, 'RollingUpdate'), lenField(2, concat(lenField(1, intOrString('25%')))));
+    const spec = concat(varintField(1, 0), lenField(3, template), lenField(4, strategy), varintField(7, 0));
+    const raw = concat(meta('web'), lenField(2, spec), lenField(3, varintField(1, 5)));
+    assert.deepEqual(decodeProtobufObject(encodeForTest('apps/v1', 'Deployment', raw)), {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 0,
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { containers: [{ name: 'app', image: 'nginx' }], restartPolicy: 'Always' },
+        },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%' } },
+      },
+    });
+  });
+
+  test('a non-empty field the tables do not know is refused, not dropped', () => {
+    const raw = concat(meta('bot'), lenField(2, lenField(1, str(1, 'token-secret'))));
+    assert.throws(
+      () => decodeProtobufObject(encodeForTest('v1', 'ServiceAccount', raw)),
+      (e: unknown) => e instanceof ApiError && e.code === 415 && /field 2 of ServiceAccount/.test(e.message),
+    );
+    const empty = concat(meta('bot'), lenField(2, new Uint8Array()));
+    assert.deepEqual(decodeProtobufObject(encodeForTest('v1', 'ServiceAccount', empty)), {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'bot' },
+    });
   });
 
   test('fuzz: random and truncated bodies fail with ApiError 400/415, never anything else', () => {

@@ -1,4 +1,5 @@
 import { ApiError } from './api-error.ts';
+import { type FieldDef, KIND_SCHEMAS, type MessageSchema } from './protobuf-schemas.ts';
 
 /**
  * Decoder for the Kubernetes protobuf wire format (`application/vnd.kubernetes.protobuf`)
@@ -19,7 +20,7 @@ type Json = Record<string, unknown>;
 const MAGIC = [0x6b, 0x38, 0x73, 0x00];
 
 /** Kinds this decoder understands (by `apiVersion/kind`). */
-export const PROTOBUF_KINDS = ['v1/Namespace', 'v1/ConfigMap', 'v1/Secret'];
+export const PROTOBUF_KINDS = ['v1/Namespace', 'v1/ConfigMap', 'v1/Secret', ...Object.keys(KIND_SCHEMAS)];
 
 interface Field {
   no: number;
@@ -149,10 +150,11 @@ function objectMeta(buf: Uint8Array): Json {
         m.resourceVersion = str(f);
         break;
       case 7:
-        m.generation = Number(f.int ?? 0n);
+        if (f.int) m.generation = Number(f.int);
         break;
       case 8:
-        m.creationTimestamp = time(f);
+        // gogo-protobuf always writes the (non-pointer) Time; an empty one is "unset".
+        if (f.bytes?.length) m.creationTimestamp = time(f);
         break;
       case 11: {
         const [k, v] = mapEntry(f, false);
@@ -234,6 +236,95 @@ function secret(raw: Uint8Array): Json {
   return obj;
 }
 
+function unsupportedField(schema: MessageSchema, f: Field): ApiError {
+  return new ApiError(
+    415,
+    'UnsupportedMediaType',
+    `the sandbox cannot decode field ${f.no} of ${schema.name} in a protobuf body; send JSON instead (e.g. kubectl create -f / kubectl apply)`,
+  );
+}
+
+function isEmpty(f: Field): boolean {
+  return f.wire === 0 ? f.int === 0n : f.wire === 2 ? (f.bytes?.length ?? 0) === 0 : false;
+}
+
+function scalar(def: FieldDef, f: Field, schema: MessageSchema): unknown {
+  switch (def.type) {
+    case 'string':
+      if (f.wire !== 2) throw unsupportedField(schema, f);
+      return str(f);
+    case 'int':
+      if (f.wire !== 0) throw unsupportedField(schema, f);
+      return Number(BigInt.asIntN(64, f.int ?? 0n));
+    case 'bool':
+      if (f.wire !== 0) throw unsupportedField(schema, f);
+      return f.int !== 0n;
+    case 'quantity':
+      return str(fields(f.bytes ?? new Uint8Array()).find((q) => q.no === 1) ?? { no: 1, wire: 2 });
+    case 'intOrString': {
+      let type = 0n;
+      let intVal = 0n;
+      let strVal = '';
+      for (const e of fields(f.bytes ?? new Uint8Array())) {
+        if (e.no === 1) type = e.int ?? 0n;
+        else if (e.no === 2) intVal = e.int ?? 0n;
+        else if (e.no === 3) strVal = str(e);
+      }
+      return type === 1n ? strVal : Number(BigInt.asIntN(64, intVal));
+    }
+    case 'objectMeta':
+      return objectMeta(f.bytes ?? new Uint8Array());
+    default:
+      throw unsupportedField(schema, f);
+  }
+}
+
+/** Decodes a message by its field table; empty scalars are omitted as Go's `omitempty` does. */
+function decodeMessage(buf: Uint8Array, schema: MessageSchema, into: Json = {}): Json {
+  for (const f of fields(buf)) {
+    const def = schema.fields[f.no];
+    if (!def) {
+      if (isEmpty(f)) continue;
+      throw unsupportedField(schema, f);
+    }
+    const t = def.type;
+    if (t === 'ignore') continue;
+    let value: unknown;
+    if (typeof t === 'object' && 'inline' in t) {
+      decodeMessage(f.bytes ?? new Uint8Array(), t.inline, into);
+      continue;
+    }
+    if (typeof t === 'object' && 'map' in t) {
+      let key = '';
+      let v: unknown = '';
+      for (const e of fields(f.bytes ?? new Uint8Array())) {
+        if (e.no === 1) key = str(e);
+        else if (e.no === 2)
+          v = t.map === 'quantity' ? scalar({ name: def.name, type: 'quantity' }, e, schema) : str(e);
+      }
+      const m = (into[def.name] ?? {}) as Json;
+      m[key] = v;
+      into[def.name] = m;
+      continue;
+    }
+    if (typeof t === 'object' && 'message' in t) {
+      if (f.wire !== 2) throw unsupportedField(schema, f);
+      value = decodeMessage(f.bytes ?? new Uint8Array(), t.message);
+    } else {
+      if (!def.repeated && !def.keepZero && isEmpty(f) && t !== 'objectMeta') continue;
+      value = scalar(def, f, schema);
+    }
+    if (def.repeated) {
+      const arr = (into[def.name] ?? []) as unknown[];
+      arr.push(value);
+      into[def.name] = arr;
+    } else {
+      into[def.name] = value;
+    }
+  }
+  return into;
+}
+
 /**
  * Decodes a protobuf request body into the JSON object it encodes. Throws a 400
  * for malformed input and a 415 for kinds this decoder does not know.
@@ -259,12 +350,15 @@ export function decodeProtobufObject(body: Uint8Array): Json {
       return configMap(raw);
     case 'v1/Secret':
       return secret(raw);
-    default:
+    default: {
+      const schema = KIND_SCHEMAS[`${apiVersion}/${kind}`];
+      if (schema) return { apiVersion, kind, ...decodeMessage(raw, schema) };
       throw new ApiError(
         415,
         'UnsupportedMediaType',
         `the sandbox decodes protobuf bodies only for ${PROTOBUF_KINDS.join(', ')}, not ${apiVersion}/${kind}; send JSON instead`,
       );
+    }
   }
 }
 

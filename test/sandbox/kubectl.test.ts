@@ -191,6 +191,93 @@ describe('kubectl against the sandbox', { concurrency: false }, () => {
     assert.match(dup.stderr, /AlreadyExists.*namespaces "shop" already exists/);
   });
 
+  test('create generators for other kinds (protobuf bodies too)', async () => {
+    await ok(['create', 'deployment', 'gen', '-n', 'shop', '--image=nginx:1', '--replicas=2', '--port=8080']);
+    const dep = await json(['get', 'deploy', 'gen', '-n', 'shop']);
+    assert.equal(dep.spec.replicas, 2);
+    assert.deepEqual(dep.spec.selector, { matchLabels: { app: 'gen' } });
+    assert.deepEqual(dep.spec.template.spec.containers, [
+      { name: 'nginx', image: 'nginx:1', ports: [{ containerPort: 8080 }], resources: {} },
+    ]);
+    await ok(['create', 'service', 'nodeport', 'gen', '-n', 'shop', '--tcp=80:8080', '--node-port=30080']);
+    const svc = await json(['get', 'svc', 'gen', '-n', 'shop']);
+    assert.equal(svc.spec.type, 'NodePort');
+    assert.deepEqual(svc.spec.ports, [
+      { name: '80-8080', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 },
+    ]);
+    await ok(['create', 'serviceaccount', 'bot', '-n', 'shop']);
+    await ok([
+      'create',
+      'role',
+      'reader',
+      '-n',
+      'shop',
+      '--verb=get,list',
+      '--resource=pods,deployments.apps',
+    ]);
+    await ok(['create', 'rolebinding', 'reader', '-n', 'shop', '--role=reader', '--serviceaccount=shop:bot']);
+    const binding = await json(['get', 'rolebinding', 'reader', '-n', 'shop']);
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'bot', namespace: 'shop' }]);
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'reader',
+    });
+    await ok(['create', 'job', 'once', '-n', 'shop', '--image=busybox', '--', 'echo', 'hi']);
+    const job = await json(['get', 'job', 'once', '-n', 'shop']);
+    assert.deepEqual(job.spec.template.spec.containers[0].command, ['echo', 'hi']);
+    assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+    await ok([
+      'create',
+      'cronjob',
+      'tick',
+      '-n',
+      'shop',
+      '--image=busybox',
+      '--schedule=*/5 * * * *',
+      '--',
+      'date',
+    ]);
+    assert.equal((await json(['get', 'cronjob', 'tick', '-n', 'shop'])).spec.schedule, '*/5 * * * *');
+    await ok(['create', 'quota', 'small', '-n', 'shop', '--hard=pods=3,requests.cpu=2']);
+    assert.deepEqual((await json(['get', 'quota', 'small', '-n', 'shop'])).spec.hard, {
+      pods: '3',
+      'requests.cpu': '2',
+    });
+    await ok(['create', 'pdb', 'gen', '-n', 'shop', '--selector=app=gen', '--min-available=50%']);
+    assert.equal((await json(['get', 'pdb', 'gen', '-n', 'shop'])).spec.minAvailable, '50%');
+    await ok([
+      'create',
+      'ingress',
+      'gen',
+      '-n',
+      'shop',
+      '--class=nginx',
+      '--rule=shop.example.com/*=gen:80,tls=cert',
+    ]);
+    const ing = await json(['get', 'ingress', 'gen', '-n', 'shop']);
+    assert.equal(ing.spec.rules[0].http.paths[0].backend.service.port.number, 80);
+    assert.deepEqual(ing.spec.tls, [{ hosts: ['shop.example.com'], secretName: 'cert' }]);
+    await ok(['run', 'one-off', '-n', 'shop', '--image=busybox', '--env=A=1', '--labels=run=one-off']);
+    assert.deepEqual((await json(['get', 'pod', 'one-off', '-n', 'shop'])).spec.containers[0].env, [
+      { name: 'A', value: '1' },
+    ]);
+    for (const what of [
+      'deploy/gen',
+      'svc/gen',
+      'sa/bot',
+      'role/reader',
+      'rolebinding/reader',
+      'job/once',
+      'cronjob/tick',
+      'quota/small',
+      'pdb/gen',
+      'ingress/gen',
+      'pod/one-off',
+    ])
+      await ok(['delete', what, '-n', 'shop']);
+  });
+
   test('apply twice (client-side), then server-side', async () => {
     const app = file('app.yaml', APP);
     const first = await ok(['apply', '-f', app]);
