@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -443,6 +443,40 @@ describe('kubectl against the sandbox', { concurrency: false }, () => {
     assert.equal(code, 0);
     assert.match(out, /ADDED\s+watched/);
     assert.match(out, /DELETED\s+watched/);
+  });
+
+  test('other kubectl minors on the machine image: create, apply (client- and server-side), get', async () => {
+    // kubectl 1.27 reads aggregated discovery v2beta1 only and insists on /openapi/v2.
+    const dirOfMinors = '/usr/lib/google-cloud-sdk/bin';
+    const minors = existsSync(dirOfMinors)
+      ? readdirSync(dirOfMinors).filter((f) => /^kubectl\.1\.\d+$/.test(f))
+      : [];
+    for (const bin of minors) {
+      const run = (args: string[], input?: string) =>
+        new Promise<Result>((resolve) => {
+          const child = execFile(
+            join(dirOfMinors, bin),
+            ['--kubeconfig', sandbox.kubeconfig, ...args],
+            { timeout: 60_000 },
+            (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
+          );
+          if (input !== undefined) child.stdin?.end(input);
+        });
+      const ns = `minor-${bin.slice('kubectl.'.length).replace('.', '-')}`;
+      const must = async (args: string[], input?: string) => {
+        const r = await run(args, input);
+        assert.equal(r.code, 0, `${bin} ${args.join(' ')}: ${r.stderr}`);
+        return r.stdout;
+      };
+      await must(['create', 'namespace', ns]);
+      await must(['create', 'configmap', 'c', '-n', ns, '--from-literal=a=b']);
+      const manifest = APP.replaceAll('namespace: shop', `namespace: ${ns}`);
+      await must(['apply', '-f', '-'], manifest);
+      assert.match(await must(['apply', '-f', '-'], manifest), /deployment.apps\/web unchanged/);
+      await must(['apply', '--server-side', '-f', '-'], manifest);
+      assert.match(await must(['get', 'all', '-n', ns]), /deployment.apps\/web/);
+      await must(['delete', 'namespace', ns, '--wait=true']);
+    }
   });
 
   test('delete -f, then delete the namespace and wait', async () => {
