@@ -65,7 +65,40 @@ export const layout = {
   repositoryPrefix: (): string => areaPrefix('repository'),
   etcdSnapshotsPrefix: (cluster: string): string =>
     `etcd/${assertResourceName('etcd cluster', cluster)}/snapshots/`,
+  /** Control files of one etcd cluster (the spec); never under `etcd/`, where snapshots live. */
+  etcdControlPrefix: (cluster: string): string =>
+    `control/etcd/${assertResourceName('etcd cluster', cluster)}/`,
+  /** One snapshot's folder: `<UTC yyyymmddThhmmssZ>-<revision>[-n]/`, written once. */
+  etcdSnapshotPrefix: (cluster: string, id: string): string =>
+    `${layout.etcdSnapshotsPrefix(cluster)}${assertEtcdSnapshotId(id)}/`,
+  etcdSnapshotData: (cluster: string, id: string): string =>
+    `${layout.etcdSnapshotPrefix(cluster, id)}snapshot.db`,
+  /** Written LAST: its presence means the snapshot is complete. */
+  etcdSnapshotManifest: (cluster: string, id: string): string =>
+    `${layout.etcdSnapshotPrefix(cluster, id)}manifest.json`,
 } as const;
+
+const ETCD_SNAPSHOT_ID = /^\d{8}T\d{6}Z-\d+(-\d+)?$/;
+
+/** Checks an etcd snapshot id (`20260101T000000Z-1234`, optionally `-2` when two share a second and revision). */
+export function assertEtcdSnapshotId(id: string): string {
+  if (!ETCD_SNAPSHOT_ID.test(id)) {
+    throw new CairnError('INVALID_NAME', `invalid etcd snapshot id ${JSON.stringify(id)}`, {
+      hint: 'Snapshot ids look like 20260101T000000Z-1234 (UTC time, then the etcd revision); see `cairn etcd snapshot list`.',
+    });
+  }
+  return id;
+}
+
+/** If `key` lies in an etcd snapshot folder: the snapshot id and the file name inside it. */
+export function etcdSnapshotOfKey(cluster: string, key: string): { id: string; file: string } | undefined {
+  const prefix = layout.etcdSnapshotsPrefix(cluster);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  return { id: rest.slice(0, slash), file: rest.slice(slash + 1) };
+}
 
 /** Where a key belongs: the marker, one of the areas, or nowhere (foreign data). */
 export type KeyPlace =

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.ts';
+import { registerEtcdCommands } from './etcd-command.ts';
 import { registerLocationCommands } from './location-command.ts';
 import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
@@ -19,6 +20,7 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: ctx.out, writeErr: ctx.err })
     .exitOverride();
   registerLocationCommands(program, ctx);
+  registerEtcdCommands(program, ctx);
   registerRepoCommands(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
