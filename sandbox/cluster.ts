@@ -16,7 +16,7 @@ import { generateSuffix, isObject, type Json, kubeNow, metaOf, validateMeta } fr
 import { applyPatch, type PatchType } from './patching.ts';
 import { customTypeOf, type ResourceRegistry } from './registry/registry.ts';
 import { apiVersionOf, type ResourceType, storageKey } from './registry/resource-type.ts';
-import type { ObjectStore, StoredObject } from './store/object-store.ts';
+import { type ObjectStore, StoredObject } from './store/object-store.ts';
 
 /** What a request addresses: a type at a version, maybe a namespace and a name. */
 export interface Target {
@@ -71,8 +71,8 @@ export class Cluster {
     this.store = store;
     // CRDs stored by a previous run (data dir) are served again.
     for (const crd of store.list(CRD_TYPE_KEY)) {
-      if (!isObject(crd.obj.metadata) || !crd.obj.metadata.deletionTimestamp)
-        registry.registerCustom(crd.obj);
+      const obj = crd.obj;
+      if (!isObject(obj.metadata) || !obj.metadata.deletionTimestamp) registry.registerCustom(obj);
     }
     for (const ns of store.list(NS_TYPE_KEY)) {
       if ((ns.obj.metadata as Json).deletionTimestamp)
@@ -113,8 +113,10 @@ export class Cluster {
   static served(stored: StoredObject, type: ResourceType, version: string): string {
     if (type.versions.length === 1) return stored.json;
     const want = apiVersionOf(type.group, version);
-    if (stored.obj.apiVersion === want) return stored.json;
-    return JSON.stringify({ ...stored.obj, apiVersion: want });
+    const obj = stored.obj;
+    if (obj.apiVersion === want) return stored.json;
+    obj.apiVersion = want;
+    return JSON.stringify(obj);
   }
 
   get(t: Target): StoredObject {
@@ -143,7 +145,7 @@ export class Cluster {
         break;
       }
       lastId = o.id;
-      if (filter.everything || filter.matches(o.obj)) items.push(o);
+      if (filter.everything || filter.matches(o)) items.push(o);
     }
     const result: ListResult = { items, resourceVersion: String(rv) };
     if (more && lastId !== undefined) result.continueToken = encodeContinue({ rv, after: lastId });
@@ -192,7 +194,7 @@ export class Cluster {
     normalizeOnWrite(t.type, obj);
     if (key === CRD_TYPE_KEY) this.#prepareCrd(obj);
     recordManagedFields(t.type, undefined, obj, opts.fieldManager, 'Update', meta.managedFields);
-    if (opts.dryRun) return { obj, json: JSON.stringify(obj), rv: this.store.revision };
+    if (opts.dryRun) return StoredObject.of(obj, this.store.revision);
     const stored = this.store.put(key, obj, 'ADDED');
     if (key === CRD_TYPE_KEY) this.registry.registerCustom(obj);
     return stored;
@@ -349,22 +351,23 @@ export class Cluster {
     op: ManagedFieldsOp,
   ): StoredObject {
     const meta = metaOf(obj);
+    const old = current.obj;
     const prepared = (opts as { managedFieldsPrepared?: boolean }).managedFieldsPrepared === true;
     if (!prepared) {
       recordManagedFields(
         t.type,
-        current.obj,
+        old,
         obj,
         opts.fieldManager,
         op,
-        (current.obj.metadata as Json).managedFields,
+        old.metadata === undefined ? undefined : (old.metadata as Json).managedFields,
       );
     }
     meta.resourceVersion = String(current.rv);
     // A write that changes nothing is not a write (no new resourceVersion, no event).
-    if (sameIgnoringManagedTimes(current.obj, obj)) return current;
+    if (sameIgnoringManagedTimes(old, obj)) return current;
     const key = storageKey(t.type);
-    if (opts.dryRun) return { obj, json: JSON.stringify(obj), rv: current.rv };
+    if (opts.dryRun) return StoredObject.of(obj, current.rv);
     const finalizers = Array.isArray(meta.finalizers) ? meta.finalizers : [];
     if (meta.deletionTimestamp !== undefined && finalizers.length === 0 && !this.#keptByServer(key, obj)) {
       return this.store.remove(key, obj);
@@ -426,7 +429,7 @@ export class Cluster {
           'InstanceDeletionPending',
           'CustomResourceDefinition marked for deletion; instance deletion is pending',
         );
-      if (dryRun) return { stored: { obj, json: JSON.stringify(obj), rv: current.rv }, gone: false };
+      if (dryRun) return { stored: StoredObject.of(obj, current.rv), gone: false };
       const stored = this.store.put(key, obj, 'MODIFIED');
       if (key === NS_TYPE_KEY) this.#scheduleNamespaceCleanup(String(meta.name));
       if (key === CRD_TYPE_KEY) this.#scheduleCrdCleanup(obj);

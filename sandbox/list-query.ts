@@ -3,10 +3,11 @@ import type { Json } from './object-meta.ts';
 import { SelectorError } from './selector/errors.ts';
 import { type FieldSelector, parseFieldSelector } from './selector/field-selector.ts';
 import { type LabelSelector, parseLabelSelector } from './selector/label-selector.ts';
+import type { StoredObject } from './store/object-store.ts';
 
 /** Parsed list/watch filters shared by list, watch and deletecollection. */
 export interface ObjectFilter {
-  matches(obj: Json): boolean;
+  matches(o: StoredObject): boolean;
   /** True when no selector narrows the result. */
   readonly everything: boolean;
 }
@@ -80,10 +81,18 @@ export function objectFilter(
   if (!labels && !fields) return { matches: () => true, everything: true };
   return {
     everything: false,
-    matches(obj: Json): boolean {
-      const meta = (obj.metadata ?? {}) as Json;
-      if (labels && !labels.matches((meta.labels ?? {}) as Record<string, string>)) return false;
-      if (fields && !fields.matches((path) => fieldValue(obj, path))) return false;
+    matches(o: StoredObject): boolean {
+      if (labels && !labels.matches(o.labels ?? {})) return false;
+      if (fields) {
+        let parsed: Json | undefined;
+        const get = (path: string) => {
+          if (path === 'metadata.name') return o.name;
+          if (path === 'metadata.namespace') return o.namespace;
+          parsed ??= o.obj;
+          return fieldValue(parsed, path);
+        };
+        if (!fields.matches(get)) return false;
+      }
       return true;
     },
   };

@@ -379,10 +379,10 @@ export class ApiServer {
     const version = target.version;
     const apiVersion = apiVersionOf(type.group, version);
     const includeObject = q.get('includeObject');
-    const render = (obj: Json, json: string): string => {
-      const served = type.versions.length > 1 ? Cluster.served({ obj, json, rv: 0 }, type, version) : json;
+    const render = (stored: StoredObject): string => {
+      const served = Cluster.served(stored, type, version);
       if (!rendering) return served;
-      const o = served === json ? obj : (JSON.parse(served) as Json);
+      const o = JSON.parse(served) as Json;
       if (rendering.as === 'PartialObjectMetadata')
         return JSON.stringify(partialObjectMetadata(o, rendering.version));
       return JSON.stringify(table([tableRow(o, includeObject, rendering.version)], {}, rendering.version));

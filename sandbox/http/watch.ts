@@ -1,8 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { statusObject } from '../api-error.ts';
 import type { ObjectFilter } from '../list-query.ts';
-import type { Json } from '../object-meta.ts';
-import type { StoreEvent, WatchEventType } from '../store/object-store.ts';
+import type { StoredObject, StoreEvent, WatchEventType } from '../store/object-store.ts';
 
 /** What one watch request asks for. */
 export interface WatchSpec {
@@ -16,9 +15,9 @@ export interface WatchSpec {
   timeoutSeconds: number | undefined;
   bookmarkIntervalMs: number;
   /** Current objects, for watches that start with the current state. */
-  initial: () => Iterable<{ obj: Json; json: string }>;
-  /** Renders an object (as stored JSON) for the event's `object` field. */
-  render: (obj: Json, json: string) => string;
+  initial: () => Iterable<StoredObject>;
+  /** Renders a stored object for the event's `object` field. */
+  render: (o: StoredObject) => string;
   /** Renders the object of a BOOKMARK event at a revision. */
   bookmark: (rv: number, initialEventsEnd: boolean) => string;
 }
@@ -52,17 +51,17 @@ export function serveWatch(res: ServerResponse, source: WatchSource, spec: Watch
   const deliver = (e: StoreEvent) => {
     if (!relevant(e)) return;
     if (spec.filter.everything) {
-      send(e.type, spec.render(e.obj, e.json));
+      send(e.type, spec.render(e.object));
       return;
     }
-    const now = spec.filter.matches(e.obj);
+    const now = spec.filter.matches(e.object);
     if (e.type === 'MODIFIED') {
       const before = e.prev ? spec.filter.matches(e.prev) : false;
-      if (now && before) send('MODIFIED', spec.render(e.obj, e.json));
-      else if (now) send('ADDED', spec.render(e.obj, e.json));
-      else if (before) send('DELETED', spec.render(e.obj, e.json));
+      if (now && before) send('MODIFIED', spec.render(e.object));
+      else if (now) send('ADDED', spec.render(e.object));
+      else if (before) send('DELETED', spec.render(e.object));
     } else if (now) {
-      send(e.type, spec.render(e.obj, e.json));
+      send(e.type, spec.render(e.object));
     }
   };
   const end = () => {
@@ -77,7 +76,7 @@ export function serveWatch(res: ServerResponse, source: WatchSource, spec: Watch
   const unsubscribe = source.subscribe(deliver);
   if (spec.resourceVersion === undefined || spec.resourceVersion === 0) {
     for (const o of spec.initial()) {
-      if (spec.filter.everything || spec.filter.matches(o.obj)) send('ADDED', spec.render(o.obj, o.json));
+      if (spec.filter.everything || spec.filter.matches(o)) send('ADDED', spec.render(o));
     }
     if (spec.sendInitialEvents && spec.allowBookmarks) send('BOOKMARK', spec.bookmark(source.revision, true));
   } else {

@@ -1,4 +1,4 @@
-import type { PersistedRecord, Persistence } from './persistence.ts';
+import type { AppendRecord, PersistedRecord, Persistence } from './persistence.ts';
 
 type Json = Record<string, unknown>;
 
@@ -119,17 +119,18 @@ export class EtcdPersistence implements Persistence {
 
   async loaded(): Promise<void> {}
 
-  append(rec: PersistedRecord): void {
+  append(rec: AppendRecord): void {
     this.#tail = this.#tail.then(() => this.#write(rec));
   }
 
-  async #write(rec: PersistedRecord): Promise<void> {
+  async #write(rec: AppendRecord): Promise<void> {
     if (this.#failure) throw this.#failure;
     const key = b64(registryKey(rec.typeKey, rec.id));
     try {
-      const reply = rec.obj
-        ? await this.#call('/v3/kv/put', { key, value: b64(JSON.stringify(rec.obj)) })
-        : await this.#call('/v3/kv/deleterange', { key });
+      const reply =
+        rec.json !== null
+          ? await this.#call('/v3/kv/put', { key, value: b64(rec.json) })
+          : await this.#call('/v3/kv/deleterange', { key });
       const revision = Number((reply.header as Json | undefined)?.revision ?? Number.NaN);
       if (revision !== rec.rv)
         throw new Error(

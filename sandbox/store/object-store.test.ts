@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ObjectStore, type StoreEvent } from './object-store.ts';
+import { ObjectStore, type StoredObject, type StoreEvent } from './object-store.ts';
 import { DiskPersistence } from './persistence.ts';
 
 const cm = (namespace: string, name: string, data: Record<string, string> = {}) => ({
@@ -70,12 +70,12 @@ describe('ObjectStore', () => {
   test('MODIFIED events carry the previous object', () => {
     const store = new ObjectStore();
     store.put('/configmaps', cm('ns', 'a', { v: '1' }), 'ADDED');
-    let prev: unknown;
+    let prev: StoredObject | undefined;
     store.subscribe((e) => {
       prev = e.prev;
     });
     store.put('/configmaps', cm('ns', 'a', { v: '2' }), 'MODIFIED');
-    assert.deepEqual((prev as { data: unknown }).data, { v: '1' });
+    assert.deepEqual(prev?.obj.data, { v: '1' });
   });
 
   test('disk persistence survives a restart, keeps revisions, and compacts the log', async () => {

@@ -1,12 +1,52 @@
-import type { Persistence } from './persistence.ts';
+import type { AppendRecord, Persistence } from './persistence.ts';
 
 export type Json = Record<string, unknown>;
 
-/** An object as stored: the object, its JSON text (served as is) and its revision. */
-export interface StoredObject {
-  readonly obj: Json;
+/**
+ * An object as stored: its JSON text (served as is, never re-serialised), its
+ * revision, its `namespace/name` id and its labels (kept parsed for label
+ * selectors). The parsed object is not kept — half the memory per object —
+ * `obj` parses a fresh copy on each access, which callers may change.
+ */
+export class StoredObject {
   readonly json: string;
   readonly rv: number;
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>> | undefined;
+
+  constructor(json: string, rv: number, id: string, labels: Readonly<Record<string, string>> | undefined) {
+    this.json = json;
+    this.rv = rv;
+    this.id = id;
+    this.labels = labels;
+  }
+
+  /** Wraps an object written now (its labels are copied, the object is not kept). */
+  static of(obj: Json, rv: number): StoredObject {
+    const meta = (obj.metadata ?? {}) as Json;
+    const labels = meta.labels;
+    return new StoredObject(
+      JSON.stringify(obj),
+      rv,
+      idOf(typeof meta.namespace === 'string' ? meta.namespace : '', String(meta.name ?? '')),
+      typeof labels === 'object' && labels !== null && !Array.isArray(labels)
+        ? { ...(labels as Record<string, string>) }
+        : undefined,
+    );
+  }
+
+  /** A freshly parsed copy of the object. */
+  get obj(): Json {
+    return JSON.parse(this.json) as Json;
+  }
+
+  get namespace(): string {
+    return this.id.slice(0, this.id.indexOf('/'));
+  }
+
+  get name(): string {
+    return this.id.slice(this.id.indexOf('/') + 1);
+  }
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -18,10 +58,9 @@ export interface StoreEvent {
   /** Resource type key `<group>/<resource>`. */
   readonly typeKey: string;
   readonly namespace: string;
-  readonly obj: Json;
-  readonly json: string;
+  readonly object: StoredObject;
   /** The object before a MODIFIED event (lets selector-filtered watches see transitions). */
-  readonly prev?: Json;
+  readonly prev?: StoredObject;
 }
 
 export interface ObjectStoreOptions {
@@ -33,8 +72,7 @@ export interface ObjectStoreOptions {
 /**
  * In-memory object store with one cluster-wide resourceVersion counter (like
  * etcd's revision), a bounded event log for watch replay, and optional
- * persistence. Objects are immutable once stored: callers get `obj` for reading
- * and must copy (`JSON.parse(json)`) before changing anything.
+ * persistence. Stored objects are immutable; `obj` hands out parsed copies.
  *
  * Guarantees: every write gets a strictly greater revision than the previous
  * one; `list` returns objects ordered by `namespace/name`; an event is delivered
@@ -67,7 +105,7 @@ export class ObjectStore {
       if (rec.obj) {
         const meta = rec.obj.metadata as Json;
         meta.resourceVersion = String(rec.rv);
-        objects.set(rec.id, { obj: rec.obj, json: JSON.stringify(rec.obj), rv: rec.rv });
+        objects.set(rec.id, StoredObject.of(rec.obj, rec.rv));
       } else {
         objects.delete(rec.id);
       }
@@ -109,7 +147,7 @@ export class ObjectStore {
    * Objects of a type in `namespace/name` order, optionally within one namespace
    * and strictly after the id `after` (a continue position).
    */
-  *list(typeKey: string, namespace?: string, after?: string): Generator<StoredObject & { id: string }> {
+  *list(typeKey: string, namespace?: string, after?: string): Generator<StoredObject> {
     const objects = this.#types.get(typeKey);
     if (!objects) return;
     const ids = this.#sortedIds(typeKey, objects);
@@ -122,7 +160,7 @@ export class ObjectStore {
       const id = ids[i] as string;
       if (prefix && !id.startsWith(prefix)) break;
       const o = objects.get(id);
-      if (o) yield { ...o, id };
+      if (o) yield o;
     }
   }
 
@@ -131,19 +169,18 @@ export class ObjectStore {
     const rv = ++this.#revision;
     const meta = obj.metadata as Json;
     meta.resourceVersion = String(rv);
-    const json = JSON.stringify(obj);
-    const stored: StoredObject = { obj, json, rv };
-    const namespace = (meta.namespace as string | undefined) ?? '';
-    const id = idOf(namespace, meta.name as string);
+    const stored = StoredObject.of(obj, rv);
+    const id = stored.id;
+    const namespace = stored.namespace;
     const objects = this.#objects(typeKey);
     const prev = objects.get(id);
     if (!prev) this.#sorted.delete(typeKey);
     objects.set(id, stored);
-    this.#persistence?.append({ typeKey, id, rv, obj });
+    this.#persistence?.append({ typeKey, id, rv, json: stored.json });
     this.#emit(
       prev
-        ? { type, rv, typeKey, namespace, obj, json, prev: prev.obj }
-        : { type, rv, typeKey, namespace, obj, json },
+        ? { type, rv, typeKey, namespace, object: stored, prev }
+        : { type, rv, typeKey, namespace, object: stored },
     );
     return stored;
   }
@@ -153,14 +190,13 @@ export class ObjectStore {
     const rv = ++this.#revision;
     const meta = last.metadata as Json;
     meta.resourceVersion = String(rv);
-    const namespace = (meta.namespace as string | undefined) ?? '';
-    const id = idOf(namespace, meta.name as string);
+    const stored = StoredObject.of(last, rv);
+    const id = stored.id;
     const objects = this.#types.get(typeKey);
     if (objects?.delete(id)) this.#sorted.delete(typeKey);
-    const json = JSON.stringify(last);
-    this.#persistence?.append({ typeKey, id, rv, obj: null });
-    this.#emit({ type: 'DELETED', rv, typeKey, namespace, obj: last, json });
-    return { obj: last, json, rv };
+    this.#persistence?.append({ typeKey, id, rv, json: null });
+    this.#emit({ type: 'DELETED', rv, typeKey, namespace: stored.namespace, object: stored });
+    return stored;
   }
 
   /** Events after `rv`, or 'expired' when the log no longer reaches back that far. */
@@ -219,9 +255,9 @@ export class ObjectStore {
     return ids;
   }
 
-  *#snapshot(): Generator<{ typeKey: string; id: string; rv: number; obj: Json }> {
+  *#snapshot(): Generator<AppendRecord> {
     for (const [typeKey, objects] of this.#types) {
-      for (const [id, o] of objects) yield { typeKey, id, rv: o.rv, obj: o.obj };
+      for (const [id, o] of objects) yield { typeKey, id, rv: o.rv, json: o.json };
     }
   }
 }

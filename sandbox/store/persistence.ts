@@ -11,6 +11,19 @@ export interface PersistedRecord {
   obj: Json | null;
 }
 
+/** One write as handed to the persistence: the object's JSON after the write, or null when removed. */
+export interface AppendRecord {
+  typeKey: string;
+  id: string;
+  rv: number;
+  json: string | null;
+}
+
+/** The persisted form of an {@link AppendRecord} (one line of the disk log). */
+export function recordLine(rec: AppendRecord): string {
+  return `{"typeKey":${JSON.stringify(rec.typeKey)},"id":${JSON.stringify(rec.id)},"rv":${rec.rv},"obj":${rec.json ?? 'null'}}`;
+}
+
 /**
  * Where an ObjectStore keeps its objects between runs. The store stays the
  * serving copy (reads never touch the persistence); every write is appended in
@@ -20,8 +33,8 @@ export interface Persistence {
   /** The persisted records (replayed in order) and the revision to continue from. */
   load(): Promise<{ records: Iterable<PersistedRecord>; revision: number }>;
   /** Called after load with the live objects (a chance to compact). */
-  loaded(live: Iterable<PersistedRecord>): Promise<void>;
-  append(rec: PersistedRecord): void;
+  loaded(live: Iterable<AppendRecord>): Promise<void>;
+  append(rec: AppendRecord): void;
   /** Resolves when every appended record is durable; rejects if one failed. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -68,12 +81,12 @@ export class DiskPersistence implements Persistence {
     return { records, revision };
   }
 
-  async loaded(live: Iterable<PersistedRecord>): Promise<void> {
+  async loaded(live: Iterable<AppendRecord>): Promise<void> {
     const tmp = `${this.#file}.tmp`;
     const fd = openSync(tmp, 'w');
     let chunk: string[] = [];
     for (const rec of live) {
-      chunk.push(JSON.stringify(rec));
+      chunk.push(recordLine(rec));
       if (chunk.length >= 1000) {
         writeSync(fd, `${chunk.join('\n')}\n`);
         chunk = [];
@@ -85,8 +98,8 @@ export class DiskPersistence implements Persistence {
     this.#fd = openSync(this.#file, 'a');
   }
 
-  append(rec: PersistedRecord): void {
-    this.#pending.push(JSON.stringify(rec));
+  append(rec: AppendRecord): void {
+    this.#pending.push(recordLine(rec));
     this.#flushed ??= new Promise<void>((resolve, reject) =>
       setImmediate(() => {
         try {
