@@ -32,14 +32,14 @@ export interface SnapshotDigest {
  * the trailer once the stream ends).
  */
 export class SnapshotHasher {
-  readonly #file: Hash = createHash('sha256');
+  // One hash pass: the database bytes. The whole-file hash is the same state
+  // plus the trailer (SHA-256 is a Merkle–Damgård chain), taken with copy().
   readonly #db: Hash = createHash('sha256');
   #tail: Buffer = Buffer.alloc(0);
   #size = 0;
   #digest: SnapshotDigest | undefined;
 
   update(chunk: Buffer): void {
-    this.#file.update(chunk);
     this.#size += chunk.length;
     if (chunk.length >= TRAILER_BYTES) {
       if (this.#tail.length > 0) this.#db.update(this.#tail);
@@ -61,11 +61,14 @@ export class SnapshotHasher {
   /** The digest of everything seen so far; the hasher takes no more bytes afterwards. */
   digest(): SnapshotDigest {
     if (this.#digest !== undefined) return this.#digest;
+    const file = this.#db.copy();
+    file.update(this.#tail);
+    const sha256 = file.digest('hex');
     const dbSha256 = this.#db.digest('hex');
     const trailerSha256 = this.#tail.length === TRAILER_BYTES ? this.#tail.toString('hex') : '';
     this.#digest = {
       size: this.#size,
-      sha256: this.#file.digest('hex'),
+      sha256,
       dbSize: Math.max(0, this.#size - TRAILER_BYTES),
       dbSha256,
       trailerSha256,
