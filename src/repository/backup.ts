@@ -36,8 +36,6 @@ export interface BackupResult {
   readonly warnings: BackupWarning[];
 }
 
-const READ_BLOCK = 8 * 1024 * 1024;
-
 interface Counters {
   files: number;
   dirs: number;
@@ -215,18 +213,12 @@ class SourceWalk {
     try {
       const content: string[] = [];
       let size = 0;
-      async function* blocks(): AsyncGenerator<Uint8Array> {
-        for (;;) {
-          // Sized by what stat promised, so small files do not allocate whole blocks; 4 KiB probes for growth.
-          const want = Math.min(READ_BLOCK, Math.max(expected - size, 4096));
-          const buffer = Buffer.allocUnsafe(want);
-          const { bytesRead } = await handle.read(buffer, 0, want, null);
-          if (bytesRead === 0) return;
-          size += bytesRead;
-          yield buffer.subarray(0, bytesRead);
-        }
-      }
-      for await (const chunk of this.#repo.chunker.chunkStream(blocks())) {
+      const read = async (target: Buffer, offset: number, length: number): Promise<number> => {
+        const { bytesRead } = await handle.read(target, offset, length, null);
+        size += bytesRead;
+        return bytesRead;
+      };
+      for await (const chunk of this.#repo.chunker.chunkFile(read, expected)) {
         content.push(await this.#writer.save('data', chunk));
       }
       return { content, size };

@@ -86,6 +86,30 @@ describe('FastCDC chunker', () => {
     }
   });
 
+  it('gives the same chunks from a file read through a window, whatever the size hint and read sizes', async () => {
+    const data = await pseudoRandom(300_000 + 777, 'file');
+    const chunker = new Chunker(SMALL, gear);
+    const whole = digests(chunker, data);
+    for (const [hint, maxRead] of [
+      [data.length, 1 << 30],
+      [0, 1 << 30],
+      [1000, 5000],
+      [data.length * 2, 333],
+    ] as const) {
+      let at = 0;
+      const read = async (target: Buffer, offset: number, length: number) => {
+        const n = Math.min(length, maxRead, data.length - at);
+        data.copy(target, offset, at, at + n);
+        at += n;
+        return n;
+      };
+      const got: string[] = [];
+      for await (const c of chunker.chunkFile(read, hint))
+        got.push(createHash('sha256').update(c).digest('hex'));
+      assert.deepEqual(got, whole, `hint ${hint}, reads of ${maxRead}`);
+    }
+  });
+
   it('handles empty input, inputs shorter than minSize and exactly at the bounds', () => {
     const chunker = new Chunker(SMALL, gear);
     assert.deepEqual(lengths(chunker, new Uint8Array(0)), []);

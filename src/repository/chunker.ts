@@ -89,6 +89,48 @@ export class Chunker {
   }
 
   /**
+   * Chunks a file (or anything readable by offset-free `read` calls) through
+   * one reusable window of at most 2 × `maxSize`, sized down to `sizeHint` for
+   * small files. Each chunk is copied out of the window (so it holds exactly
+   * its own bytes while it travels the pipeline) except the last, which may
+   * keep the window since nothing reuses it afterwards.
+   */
+  async *chunkFile(
+    read: (target: Buffer, offset: number, length: number) => Promise<number>,
+    sizeHint: number,
+  ): AsyncGenerator<Uint8Array> {
+    const { maxSize } = this.params;
+    const capacity = 2 * maxSize;
+    let window = Buffer.allocUnsafe(Math.min(capacity, Math.max(sizeHint + 1, 4096)));
+    let start = 0;
+    let end = 0;
+    let eof = false;
+    for (;;) {
+      while (!eof && end < window.length) {
+        const n = await read(window, end, window.length - end);
+        if (n === 0) eof = true;
+        else end += n;
+      }
+      while (end - start >= maxSize || (eof && start < end)) {
+        const n = this.cut(window, start, end);
+        const last = eof && start + n === end;
+        yield last ? window.subarray(start, end) : Buffer.from(window.subarray(start, start + n));
+        start += n;
+      }
+      if (eof) return;
+      if (window.length < capacity) {
+        const bigger = Buffer.allocUnsafe(capacity);
+        window.copy(bigger, 0, start, end);
+        window = bigger;
+      } else {
+        window.copyWithin(0, start, end);
+      }
+      end -= start;
+      start = 0;
+    }
+  }
+
+  /**
    * Chunks a stream of buffers in bounded memory (at most about two `maxSize`
    * windows are held). Yielded chunks are views of internal buffers that are
    * never reused, so consumers may keep them.
@@ -100,7 +142,8 @@ export class Chunker {
       let data: Uint8Array;
       if (pending.length === 0) data = block;
       else {
-        data = new Uint8Array(pending.length + block.length);
+        // allocUnsafe: every byte is overwritten at once, so zero-filling 16 MiB per block would be waste.
+        data = Buffer.allocUnsafe(pending.length + block.length);
         data.set(pending, 0);
         data.set(block, pending.length);
       }

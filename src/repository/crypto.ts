@@ -10,6 +10,8 @@ import {
   createCipheriv,
   createDecipheriv,
   createHmac,
+  createSecretKey,
+  type KeyObject,
   randomBytes,
   scrypt,
   timingSafeEqual,
@@ -38,12 +40,14 @@ const AAD: Record<SealKind, Buffer> = {
   key: Buffer.from('cairn/v1/key'),
 };
 
-/** The two halves of the master key. */
+/** The two halves of the master key, as raw bytes and as imported KeyObjects (importing per call is measurable). */
 export interface MasterKey {
   /** AES-256-GCM key. */
   readonly encryption: Buffer;
   /** HMAC-SHA-256 key for blob ids and the gear table. */
   readonly mac: Buffer;
+  readonly encryptionKey: KeyObject;
+  readonly macKey: KeyObject;
 }
 
 export function newMasterKey(): Buffer {
@@ -52,7 +56,9 @@ export function newMasterKey(): Buffer {
 
 export function splitMasterKey(raw: Buffer): MasterKey {
   if (raw.length !== 64) throw new Error(`master key must be 64 bytes, got ${raw.length}`);
-  return { encryption: Buffer.from(raw.subarray(0, 32)), mac: Buffer.from(raw.subarray(32)) };
+  const encryption = Buffer.from(raw.subarray(0, 32));
+  const mac = Buffer.from(raw.subarray(32));
+  return { encryption, mac, encryptionKey: createSecretKey(encryption), macKey: createSecretKey(mac) };
 }
 
 /**
@@ -60,7 +66,7 @@ export function splitMasterKey(raw: Buffer): MasterKey {
  * pieces so packs can append them without another copy.
  */
 export function sealPieces(
-  key: Buffer,
+  key: Buffer | KeyObject,
   kind: SealKind,
   plaintext: Uint8Array,
   extraAad?: Buffer,
@@ -74,12 +80,22 @@ export function sealPieces(
   return [nonce, ciphertext, cipher.getAuthTag()];
 }
 
-export function seal(key: Buffer, kind: SealKind, plaintext: Uint8Array, extraAad?: Buffer): Buffer {
+export function seal(
+  key: Buffer | KeyObject,
+  kind: SealKind,
+  plaintext: Uint8Array,
+  extraAad?: Buffer,
+): Buffer {
   return Buffer.concat(sealPieces(key, kind, plaintext, extraAad));
 }
 
 /** Opens a sealed object; returns undefined when it is not authentic (wrong key, wrong kind, damaged bytes). */
-export function open(key: Buffer, kind: SealKind, sealed: Uint8Array, extraAad?: Buffer): Buffer | undefined {
+export function open(
+  key: Buffer | KeyObject,
+  kind: SealKind,
+  sealed: Uint8Array,
+  extraAad?: Buffer,
+): Buffer | undefined {
   if (sealed.length < SEAL_OVERHEAD) return undefined;
   const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, NONCE_BYTES));
@@ -95,7 +111,7 @@ export function open(key: Buffer, kind: SealKind, sealed: Uint8Array, extraAad?:
 }
 
 /** The keyed id of a blob: HMAC-SHA-256 of its plaintext. */
-export function blobId(macKey: Buffer, plaintext: Uint8Array): Buffer {
+export function blobId(macKey: Buffer | KeyObject, plaintext: Uint8Array): Buffer {
   return createHmac('sha256', macKey).update(plaintext).digest();
 }
 

@@ -12,7 +12,7 @@
  * `rawLength` the plaintext length. The pack's id is the SHA-256 of all its
  * bytes (it can be verified without the password).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { open, SEAL_OVERHEAD, sealPieces } from './crypto.ts';
 
 export const PACK_HEADER_VERSION = 1;
@@ -38,11 +38,19 @@ export function headerOverhead(n: number): number {
   return 1 + n * ENTRY_BYTES + SEAL_OVERHEAD + 4;
 }
 
-/** Collects sealed blobs until a pack is full; `finish` returns the pack's bytes and id. */
+/**
+ * Lays sealed blobs into one pack buffer (from a {@link PackBufferPool}) and
+ * finishes it with the sealed header and trailer in place — no concatenation
+ * of parts, so a pack costs one buffer however many blobs it holds.
+ */
 export class PackBuilder {
-  readonly #parts: Buffer[] = [];
+  readonly buffer: Buffer;
   readonly #blobs: PackedBlob[] = [];
   #size = 0;
+
+  constructor(buffer: Buffer) {
+    this.buffer = buffer;
+  }
 
   get size(): number {
     return this.#size;
@@ -51,7 +59,12 @@ export class PackBuilder {
     return this.#blobs.length;
   }
 
-  /** Appends a sealed blob given as its pieces (nonce, ciphertext, tag). */
+  /** Whether a sealed blob of `length` bytes, and the header that then describes it, still fit. */
+  fits(length: number): boolean {
+    return this.#size + length + headerOverhead(this.#blobs.length + 1) <= this.buffer.length;
+  }
+
+  /** Copies a sealed blob given as its pieces (nonce, ciphertext, tag) into the pack. Check {@link fits} first. */
   add(input: {
     id: string;
     type: BlobType;
@@ -59,23 +72,23 @@ export class PackBuilder {
     rawLength: number;
     compression: Compression;
   }): void {
-    let length = 0;
+    const offset = this.#size;
     for (const piece of input.pieces) {
-      this.#parts.push(piece);
-      length += piece.length;
+      piece.copy(this.buffer, this.#size);
+      this.#size += piece.length;
     }
     this.#blobs.push({
       id: input.id,
       type: input.type,
-      offset: this.#size,
-      length,
+      offset,
+      length: this.#size - offset,
       rawLength: input.rawLength,
       compression: input.compression,
     });
-    this.#size += length;
   }
 
-  finish(encryptionKey: Buffer): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
+  /** Writes header and trailer; returns the pack's bytes (a view of the buffer), id and blobs. */
+  finish(encryptionKey: Buffer | KeyObject): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
     const header = Buffer.alloc(1 + this.#blobs.length * ENTRY_BYTES);
     header[0] = PACK_HEADER_VERSION;
     let at = 1;
@@ -87,17 +100,58 @@ export class PackBuilder {
       Buffer.from(blob.id, 'hex').copy(header, at + 10);
       at += ENTRY_BYTES;
     }
-    const sealedHeader = sealPieces(encryptionKey, 'pack-header', header);
-    const trailer = Buffer.alloc(4);
-    trailer.writeUInt32LE(sealedHeader.reduce((n, p) => n + p.length, 0));
-    const bytes = Buffer.concat([...this.#parts, ...sealedHeader, trailer]);
+    const start = this.#size;
+    for (const piece of sealPieces(encryptionKey, 'pack-header', header)) {
+      piece.copy(this.buffer, this.#size);
+      this.#size += piece.length;
+    }
+    this.buffer.writeUInt32LE(this.#size - start, this.#size);
+    this.#size += 4;
+    const bytes = this.buffer.subarray(0, this.#size);
     const id = createHash('sha256').update(bytes).digest('hex');
     return { id, bytes, blobs: [...this.#blobs] };
   }
 }
 
+/**
+ * Pack buffers, reused: the writer's memory for packs is bounded by the
+ * pool's size (packs being filled plus packs being uploaded), and steady-state
+ * backups allocate no new pack buffers. A blob too big for a pooled buffer
+ * (a huge tree) gets a buffer of its own, dropped after use.
+ */
+export class PackBufferPool {
+  readonly capacity: number;
+  readonly #max: number;
+  readonly #free: Buffer[] = [];
+  readonly #waiting: Array<(buffer: Buffer) => void> = [];
+  #created = 0;
+
+  constructor(capacity: number, max: number) {
+    this.capacity = capacity;
+    this.#max = max;
+  }
+
+  async acquire(minimum: number): Promise<Buffer> {
+    if (minimum > this.capacity) return Buffer.allocUnsafe(minimum);
+    const free = this.#free.pop();
+    if (free !== undefined) return free;
+    if (this.#created < this.#max) {
+      this.#created++;
+      return Buffer.allocUnsafe(this.capacity);
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(buffer: Buffer): void {
+    if (buffer.length !== this.capacity) return;
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(buffer);
+    else this.#free.push(buffer);
+  }
+}
+
 /** Reads the blob list back from a whole pack; undefined when the header is damaged or not authentic. */
-export function readPackHeader(pack: Buffer, encryptionKey: Buffer): PackedBlob[] | undefined {
+export function readPackHeader(pack: Buffer, encryptionKey: Buffer | KeyObject): PackedBlob[] | undefined {
   if (pack.length < 4) return undefined;
   const sealedLength = pack.readUInt32LE(pack.length - 4);
   if (sealedLength + 4 > pack.length) return undefined;

@@ -43,7 +43,7 @@ describe('sealing and packs', () => {
 
   it('reads back a pack header that matches what was packed', () => {
     const key = Buffer.alloc(32, 7);
-    const pack = new PackBuilder();
+    const pack = new PackBuilder(Buffer.alloc(4096));
     pack.add({
       id: 'a'.repeat(64),
       type: 'data',
