@@ -258,6 +258,10 @@ export class Cluster {
     if (!opts.fieldManager)
       throw badRequest('PATCH, application/apply-patch+yaml requests require fieldManager to be set');
     const applied = patchBody;
+    if (applied.kind !== undefined && applied.kind !== t.type.kind)
+      throw badRequest(
+        `the kind in the applied configuration (${String(applied.kind)}) does not match ${t.type.kind}`,
+      );
     const ameta = metaOf(applied);
     if (ameta.name !== undefined && ameta.name !== t.name)
       throw badRequest(
@@ -333,6 +337,15 @@ export class Cluster {
       if (typeof type === 'string')
         throw invalid(t.type.kind, t.type.group, String(meta.name), [
           { reason: 'FieldValueInvalid', message: type },
+        ]);
+      const before = customTypeOf(old);
+      if (typeof before !== 'string' && (before.group !== type.group || before.resource !== type.resource))
+        throw invalid(t.type.kind, t.type.group, String(meta.name), [
+          {
+            reason: 'FieldValueInvalid',
+            message: 'Invalid value: field is immutable',
+            field: 'spec.group/spec.names.plural',
+          },
         ]);
       obj.status = old.status;
     }

@@ -91,10 +91,15 @@ export class ApiServer {
         ),
       );
     }
-    const segments = path
-      .split('/')
-      .filter((s) => s !== '')
-      .map(decodeURIComponent);
+    let segments: string[];
+    try {
+      segments = path
+        .split('/')
+        .filter((s) => s !== '')
+        .map(decodeURIComponent);
+    } catch {
+      throw badRequest(`malformed URL path: ${path}`);
+    }
     const head = segments[0];
     if (head === 'api' || head === 'apis') {
       await this.#handleApi(req, res, url, segments);

@@ -343,6 +343,14 @@ describe('CRUD', () => {
       ['GET', '/api/v1/namespaces/default/configmaps?limit=-4', undefined, undefined, 400],
       ['GET', '/api/v1/namespaces/default/configmaps?continue=garbage', undefined, undefined, 400],
       ['GET', '/api/v1/nosuchthings', undefined, undefined, 404],
+      ['GET', '/api/v1/namespaces/%zz', undefined, undefined, 400],
+      [
+        'PATCH',
+        '/api/v1/namespaces/default/services/kubernetes?fieldManager=x',
+        '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"kubernetes"}}',
+        'application/apply-patch+yaml',
+        400,
+      ],
       ['GET', '/apis/nosuch.group/v1', undefined, undefined, 404],
       ['PUT', '/api/v1/namespaces/default/configmaps', '{}', 'application/json', 405],
       [
@@ -673,6 +681,13 @@ describe('custom resources', () => {
     assert.equal(merge.status, 200);
     assert.equal(merge.json.metadata.generation, 2);
 
+    const renamed = await raw(
+      'PATCH',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com',
+      '{"spec":{"group":"other.example.com"}}',
+      'application/merge-patch+json',
+    );
+    assert.equal(renamed.status, 422, 'spec.group is immutable');
     await ext.deleteCustomResourceDefinition({ name: 'widgets.example.com' });
     await eventually(
       async () => (await raw('GET', '/apis/example.com/v1')).status === 404,
