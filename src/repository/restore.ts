@@ -1,18 +1,37 @@
 /**
  * `repo restore SNAPSHOT TARGET [--include GLOB]`: recreates a snapshot's
- * tree under TARGET. Every blob is verified (GCM tag, length, keyed id) before
- * a byte of it is written; each file is written under a temporary name and
- * renamed into place only when complete, so a damaged file never appears half
- * written. A file that cannot be restored (damaged or missing blob) is
- * reported and skipped; everything else is restored.
+ * tree under TARGET.
+ *
+ * Pack-ordered: the plan lists, for every pack, the blobs the selected files
+ * need and where they go (file, offset); each pack is read once (the span of
+ * the needed blobs, a few packs at a time), every blob is verified (GCM tag,
+ * length, keyed id) and written at its offsets. A file is written under a
+ * temporary name and renamed into place only when all its blobs are there, so
+ * a damaged file never appears half written. A file that cannot be restored
+ * (damaged or missing blob) is reported and skipped; everything else is
+ * restored. Hard links are made after the files; directory metadata last,
+ * deepest first.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, lchown, link, lutimes, mkdir, open, rename, rm, symlink, utimes } from 'node:fs/promises';
+import {
+  chmod,
+  type FileHandle,
+  lchown,
+  link,
+  lutimes,
+  mkdir,
+  open,
+  rename,
+  rm,
+  symlink,
+  utimes,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf } from '../storage/body.ts';
 import { repositoryError } from './errors.ts';
+import { repositoryLayout } from './format.ts';
 import { Limiter } from './limiter.ts';
-import type { Repository } from './repository.ts';
+import type { IndexEntry, Repository } from './repository.ts';
 import { loadTree, type SnapshotRef, type TreeEntry } from './snapshot.ts';
 
 export interface RestoreInput {
@@ -20,7 +39,8 @@ export interface RestoreInput {
   readonly target: string;
   /** Globs (`path.matchesGlob`) on paths relative to the snapshot root; an entry is restored when it or a parent matches. */
   readonly include?: readonly string[];
-  readonly filesInFlight?: number;
+  /** Packs read at once. */
+  readonly packsInFlight?: number;
 }
 
 export interface RestoreFailure {
@@ -40,6 +60,26 @@ type Meta = Pick<TreeEntry, 'mode' | 'uid' | 'gid' | 'mtimeNs'>;
 
 const isRoot = process.getuid?.() === 0;
 
+/** One file to write: where, what, and how far along it is. */
+interface FileJob {
+  readonly rel: string;
+  readonly full: string;
+  readonly temp: string;
+  readonly entry: TreeEntry;
+  remaining: number;
+  written: number;
+  handle?: FileHandle;
+  opening?: Promise<FileHandle>;
+  failed: boolean;
+  done: boolean;
+}
+
+/** Where the plaintext of one blob goes. */
+interface Placement {
+  readonly job: FileJob;
+  readonly offset: number;
+}
+
 export async function restore(repo: Repository, input: RestoreInput): Promise<RestoreResult> {
   const target = path.resolve(input.target);
   try {
@@ -48,18 +88,17 @@ export async function restore(repo: Repository, input: RestoreInput): Promise<Re
     throw repositoryError(
       'REPOSITORY_TARGET_INVALID',
       `cannot create the restore target ${target}: ${messageOf(err)}`,
-      {
-        hint: 'Choose a folder Cairn may write to.',
-      },
+      { hint: 'Choose a folder Cairn may write to.' },
     );
   }
   await repo.loadIndex();
-  const run = new RestoreRun(repo, target, input);
-  const { snapshot } = input.snapshot;
-  await run.directory(snapshot.tree, target, '', false);
-  await run.settle();
-  if (snapshot.root !== undefined && (input.include === undefined || input.include.length === 0)) {
-    await applyMeta(target, snapshot.root, false).catch((err: unknown) =>
+  const run = new RestoreRun(repo, input);
+  await run.plan(input.snapshot.snapshot.tree, target, '', false);
+  await run.writeFiles(input.packsInFlight ?? 3);
+  await run.finish();
+  const root = input.snapshot.snapshot.root;
+  if (root !== undefined && (input.include === undefined || input.include.length === 0)) {
+    await applyMeta(target, root, false).catch((err: unknown) =>
       run.failures.push({ path: '.', problem: `metadata: ${messageOf(err)}` }),
     );
   }
@@ -71,15 +110,18 @@ class RestoreRun {
   readonly failures: RestoreFailure[] = [];
   readonly #repo: Repository;
   readonly #include: readonly string[];
-  readonly #files: Limiter;
-  readonly #tasks: Promise<void>[] = [];
-  /** First restored path of each hard-link group, or undefined when that restore failed. */
-  readonly #linked = new Map<string, Promise<string | undefined>>();
+  /** Blob id → where it goes; grouped by pack when writing. */
+  readonly #placements = new Map<string, Placement[]>();
+  readonly #jobs: FileJob[] = [];
+  /** Later names of hard-link groups, linked to the first name once files are written. */
+  readonly #links: Array<{ job: FileJob; first: FileJob }> = [];
+  readonly #groups = new Map<string, FileJob>();
+  /** Directories in the order met (parents first), for metadata at the end. */
+  readonly #dirs: Array<{ full: string; rel: string; entry: TreeEntry }> = [];
 
-  constructor(repo: Repository, _target: string, input: RestoreInput) {
+  constructor(repo: Repository, input: RestoreInput) {
     this.#repo = repo;
     this.#include = input.include ?? [];
-    this.#files = new Limiter(input.filesInFlight ?? 8);
   }
 
   #selected(rel: string, parentSelected: boolean): boolean {
@@ -88,11 +130,8 @@ class RestoreRun {
     );
   }
 
-  /**
-   * Restores the entries of a tree into `dir`. Files are queued (parallel);
-   * directories recurse; a directory's metadata is applied after its files.
-   */
-  async directory(treeId: string, dir: string, rel: string, selected: boolean): Promise<void> {
+  /** Walks the tree: creates directories and symlinks, plans every selected file. */
+  async plan(treeId: string, dir: string, rel: string, selected: boolean): Promise<void> {
     let entries: readonly TreeEntry[];
     try {
       entries = (await loadTree(this.#repo, treeId)).entries;
@@ -103,16 +142,12 @@ class RestoreRun {
       });
       return;
     }
-    const dirTasks: Promise<void>[] = [];
     for (const entry of entries) {
+      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
       if (entry.name.includes('/') || entry.name === '.' || entry.name === '..' || entry.name === '') {
-        this.failures.push({
-          path: `${rel}/${entry.name}`,
-          problem: 'refused: the name is not a single path segment',
-        });
+        this.failures.push({ path: childRel, problem: 'refused: the name is not a single path segment' });
         continue;
       }
-      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
       const full = path.join(dir, entry.name);
       const chosen = this.#selected(childRel, selected);
       if (entry.type === 'dir') {
@@ -120,101 +155,199 @@ class RestoreRun {
         if (chosen) {
           await mkdir(full, { recursive: true });
           this.counters.dirs++;
+          this.#dirs.push({ full, rel: childRel, entry });
         }
-        await this.directory(entry.subtree, full, childRel, chosen);
-        if (chosen) dirTasks.push(this.#after(full, entry, childRel));
+        await this.plan(entry.subtree, full, childRel, chosen);
         continue;
       }
       if (!chosen) continue;
-      // Parents of a partially selected directory are created as needed.
+      // Parents of a partly selected directory are made as needed (with default metadata).
       if (!selected) await mkdir(dir, { recursive: true });
-      const task =
-        entry.type === 'file'
-          ? this.#files.run(() => this.#file(full, entry, childRel))
-          : entry.type === 'symlink'
-            ? this.#symlink(full, entry, childRel)
-            : Promise.resolve();
-      this.#tasks.push(task);
+      if (entry.type === 'symlink') await this.#symlink(full, entry, childRel);
+      else if (entry.type === 'file') this.#planFile(full, entry, childRel);
     }
-    this.#tasks.push(...dirTasks);
   }
 
-  /** Directory metadata goes last: writing files into it would change its mtime again. */
-  #after(full: string, entry: TreeEntry, rel: string): Promise<void> {
-    const files = [...this.#tasks];
-    return Promise.allSettled(files).then(() =>
-      applyMeta(full, entry, false).catch((err: unknown) => {
-        this.failures.push({ path: rel, problem: `metadata: ${messageOf(err)}` });
-      }),
+  #planFile(full: string, entry: TreeEntry, rel: string): void {
+    const content = entry.content ?? [];
+    const job: FileJob = {
+      rel,
+      full,
+      temp: tempName(full),
+      entry,
+      remaining: content.length,
+      written: 0,
+      failed: false,
+      done: false,
+    };
+    if (entry.hardlink !== undefined) {
+      const first = this.#groups.get(entry.hardlink);
+      if (first !== undefined) {
+        this.#links.push({ job, first });
+        return;
+      }
+      this.#groups.set(entry.hardlink, job);
+    }
+    this.#jobs.push(job);
+    let offset = 0;
+    for (const id of content) {
+      const blob = this.#repo.lookup(id);
+      if (blob === undefined || blob.type !== 'data') {
+        this.#fail(job, `data blob ${id} is not in the index`);
+        return;
+      }
+      const list = this.#placements.get(id);
+      if (list === undefined) this.#placements.set(id, [{ job, offset }]);
+      else list.push({ job, offset });
+      offset += blob.rawLength;
+    }
+  }
+
+  /** Reads each needed pack once and writes its blobs where they go. */
+  async writeFiles(packsInFlight: number): Promise<void> {
+    // Empty files have nothing to wait for.
+    for (const job of this.#jobs) if (job.remaining === 0 && !job.failed) await this.#complete(job);
+    const byPack = new Map<string, IndexEntry[]>();
+    for (const id of this.#placements.keys()) {
+      const blob = this.#repo.lookup(id) as IndexEntry;
+      const list = byPack.get(blob.pack);
+      if (list === undefined) byPack.set(blob.pack, [blob]);
+      else list.push(blob);
+    }
+    const limiter = new Limiter(packsInFlight);
+    await Promise.all([...byPack].map(([pack, blobs]) => limiter.run(() => this.#restorePack(pack, blobs))));
+  }
+
+  async #restorePack(pack: string, blobs: IndexEntry[]): Promise<void> {
+    blobs.sort((a, b) => a.offset - b.offset);
+    const first = blobs[0] as IndexEntry;
+    const last = blobs[blobs.length - 1] as IndexEntry;
+    const start = first.offset;
+    let span: Buffer | undefined;
+    let readProblem = '';
+    try {
+      span = await this.#repo.store.get(repositoryLayout.pack(pack), {
+        offset: start,
+        length: last.offset + last.length - start,
+      });
+    } catch (err) {
+      readProblem = `pack ${pack} cannot be read: ${messageOf(err)}`;
+    }
+    // Blobs of one pack are decoded and written a few at a time: small files need several
+    // file-system calls each, and those wait on the thread pool, not on the CPU.
+    const limiter = new Limiter(8);
+    await Promise.all(
+      blobs.map((blob) =>
+        limiter.run(async () => {
+          const placements = (this.#placements.get(blob.id) ?? []).filter((p) => !p.job.failed);
+          if (placements.length === 0) return;
+          let data: Buffer;
+          try {
+            if (span === undefined) throw new Error(readProblem);
+            data = await this.#repo.decodeBlob(
+              blob,
+              span.subarray(blob.offset - start, blob.offset - start + blob.length),
+            );
+          } catch (err) {
+            for (const p of placements) this.#fail(p.job, messageOf(err));
+            return;
+          }
+          await Promise.all(placements.map((p) => this.#write(p, data)));
+        }),
+      ),
     );
   }
 
-  async settle(): Promise<void> {
-    // Tasks may add tasks (none today), so drain until stable.
-    let seen = 0;
-    while (seen < this.#tasks.length) {
-      const batch = this.#tasks.slice(seen);
-      seen = this.#tasks.length;
-      await Promise.allSettled(batch);
-    }
-  }
-
-  async #file(full: string, entry: TreeEntry, rel: string): Promise<void> {
-    const group = entry.hardlink;
-    if (group !== undefined) {
-      const first = this.#linked.get(group);
-      if (first !== undefined) {
-        const existing = await first;
-        if (existing !== undefined) {
-          try {
-            const temp = tempName(full);
-            await link(existing, temp);
-            await rename(temp, full);
-            this.counters.files++;
-            return;
-          } catch {
-            // Fall back to a copy (e.g. the first name lies on another file system).
-          }
-        }
-      } else {
-        let resolve: (p: string | undefined) => void = () => {};
-        this.#linked.set(group, new Promise((r) => (resolve = r)));
-        const ok = await this.#writeFile(full, entry, rel);
-        resolve(ok ? full : undefined);
+  async #write(placement: Placement, data: Buffer): Promise<void> {
+    const { job } = placement;
+    try {
+      job.opening ??= open(job.temp, 'wx', 0o600);
+      const handle = await job.opening;
+      if (job.failed) {
+        // Failed while opening: the clean-up may have missed this handle.
+        await handle.close().catch(() => {});
         return;
       }
+      job.handle = handle;
+      await handle.write(data, 0, data.length, placement.offset);
+      job.written += data.length;
+      job.remaining--;
+      if (job.remaining === 0) await this.#complete(job);
+    } catch (err) {
+      this.#fail(job, messageOf(err));
     }
-    await this.#writeFile(full, entry, rel);
   }
 
-  async #writeFile(full: string, entry: TreeEntry, rel: string): Promise<boolean> {
-    const temp = tempName(full);
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
+  /** All blobs are in: size check, metadata, close, rename into place. */
+  async #complete(job: FileJob): Promise<void> {
     try {
-      handle = await open(temp, 'wx', 0o600);
-      let written = 0;
-      for (const id of entry.content ?? []) {
-        const data = await this.#repo.loadBlob(id, 'data');
-        await handle.write(data, 0, data.length, null);
-        written += data.length;
+      job.opening ??= open(job.temp, 'wx', 0o600);
+      const handle = await job.opening;
+      job.handle = handle;
+      const size = job.written;
+      if (job.entry.size !== undefined && size !== job.entry.size) {
+        throw new Error(`restored ${size} bytes, the snapshot records ${job.entry.size}`);
       }
-      if (entry.size !== undefined && written !== entry.size) {
-        throw new Error(`restored ${written} bytes, the snapshot records ${entry.size}`);
-      }
-      if (isRoot) await handle.chown(entry.uid, entry.gid);
-      await handle.chmod(entry.mode);
+      if (isRoot) await handle.chown(job.entry.uid, job.entry.gid);
+      await handle.chmod(job.entry.mode);
+      await handle.utimes(...times(job.entry.mtimeNs));
+      job.handle = undefined;
       await handle.close();
-      handle = undefined;
-      await utimes(temp, ...times(entry.mtimeNs));
-      await rename(temp, full);
+      await rename(job.temp, job.full);
+      job.done = true;
       this.counters.files++;
-      this.counters.bytes += written;
-      return true;
+      this.counters.bytes += size;
     } catch (err) {
+      this.#fail(job, messageOf(err));
+    }
+  }
+
+  #fail(job: FileJob, problem: string): void {
+    if (job.failed) return;
+    job.failed = true;
+    this.failures.push({ path: job.rel, problem });
+    const handle = job.handle;
+    job.handle = undefined;
+    void (async () => {
       await handle?.close().catch(() => {});
-      await rm(temp, { force: true }).catch(() => {});
-      this.failures.push({ path: rel, problem: messageOf(err) });
-      return false;
+      await rm(job.temp, { force: true }).catch(() => {});
+    })();
+  }
+
+  /** Hard links, leftovers, then directory metadata (deepest first: writing into a directory moves its mtime). */
+  async finish(): Promise<void> {
+    for (const { job, first } of this.#links) {
+      if (first.done) {
+        try {
+          await link(first.full, job.temp);
+          await rename(job.temp, job.full);
+          this.counters.files++;
+          continue;
+        } catch {
+          await rm(job.temp, { force: true }).catch(() => {});
+        }
+      }
+      if (first.failed) {
+        this.failures.push({
+          path: job.rel,
+          problem: `hard link to ${first.rel}, which could not be restored`,
+        });
+      } else {
+        this.failures.push({ path: job.rel, problem: `could not link to ${first.rel}` });
+      }
+    }
+    for (const job of this.#jobs) {
+      if (!job.done && !job.failed) this.#fail(job, 'not every blob was written');
+    }
+    // Let the failure clean-ups (close + remove temp) run before directory times are set.
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all(
+      this.#jobs.filter((j) => j.failed).map((j) => rm(j.temp, { force: true }).catch(() => {})),
+    );
+    for (const dir of [...this.#dirs].reverse()) {
+      await applyMeta(dir.full, dir.entry, false).catch((err: unknown) => {
+        this.failures.push({ path: dir.rel, problem: `metadata: ${messageOf(err)}` });
+      });
     }
   }
 
@@ -247,12 +380,11 @@ function times(mtimeNs: string): [number, number] {
 }
 
 async function applyMeta(target: string, meta: Meta, isLink: boolean): Promise<void> {
+  if (isRoot) await lchown(target, meta.uid, meta.gid);
   if (isLink) {
-    if (isRoot) await lchown(target, meta.uid, meta.gid);
     await lutimes(target, ...times(meta.mtimeNs));
     return;
   }
-  if (isRoot) await lchown(target, meta.uid, meta.gid);
   await chmod(target, meta.mode);
   await utimes(target, ...times(meta.mtimeNs));
 }
