@@ -3,10 +3,12 @@
  * location and on S3 (Ceph RGW) — the same tests against both.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { appendFile, lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { backup } from '../../src/repository/backup.ts';
 import { repositoryLayout } from '../../src/repository/format.ts';
 import { Repository } from '../../src/repository/repository.ts';
@@ -264,6 +266,65 @@ for (const backend of backends) {
       assert.deepEqual(await keysOf(store, repositoryLayout.indexPrefix()), indexesBefore);
       const check = ok(await cairn('repo', 'check'));
       assert.match(check.stdout, /No errors found/);
+    });
+
+    it('survives kill -9 mid-backup: no snapshot from it, the next backup completes, check is clean', async () => {
+      const killSource = path.join(work, 'kill-source');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(killSource, { recursive: true });
+      for (let i = 0; i < 3; i++) {
+        await writeFile(
+          path.join(killSource, `part-${i}.bin`),
+          await pseudoRandomBytes(12 * 1024 * 1024, `kill-${i}`),
+        );
+      }
+      const packsBefore = new Set(await keysOf(store, repositoryLayout.dataPrefix()));
+      const snapshotsBefore = await keysOf(store, repositoryLayout.snapshotsPrefix());
+      const child = spawn(
+        process.execPath,
+        [
+          fileURLToPath(new URL('../../bin/cairn.js', import.meta.url)),
+          'repo',
+          'backup',
+          killSource,
+          '--location',
+          url,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: process.env.HOME ?? '/root',
+            ...env,
+            CAIRN_PASSWORD: PASSWORD,
+          },
+          stdio: 'ignore',
+        },
+      );
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on('exit', (_code, signal) => resolve(signal)),
+      );
+      let running = true;
+      void exited.then(() => {
+        running = false;
+      });
+      // Kill it as soon as its first pack is stored (more packs, the index and the snapshot would follow).
+      while (running) {
+        const packs = await keysOf(store, repositoryLayout.dataPrefix());
+        if (packs.some((k) => !packsBefore.has(k))) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill('SIGKILL');
+      assert.equal(await exited, 'SIGKILL', 'the backup was still running when killed');
+      assert.deepEqual(await keysOf(store, repositoryLayout.snapshotsPrefix()), snapshotsBefore);
+
+      const check = ok(await cairn('repo', 'check'));
+      assert.match(check.stdout, /warn\s+pack [0-9a-f]{64} is in no index/);
+      assert.match(check.stdout, /No errors found/);
+      ok(await cairn('repo', 'backup', killSource));
+      const target = path.join(work, 'restore-after-kill');
+      ok(await cairn('repo', 'restore', 'latest', target));
+      assertSameTree(await describeTree(killSource), await describeTree(target));
+      ok(await cairn('repo', 'check', '--read-data'));
     });
 
     it('names the damaged pack and files, and restores everything else', async () => {
