@@ -9,6 +9,7 @@ import {
   STALE_OBJECT,
   unsupportedMediaType,
 } from './api-error.ts';
+import { GarbageCollector } from './garbage-collector.ts';
 import { defaultOnCreate, nameRule, normalizeOnWrite, tracksGeneration } from './kinds.ts';
 import { decodeContinue, encodeContinue, type ObjectFilter, objectFilter } from './list-query.ts';
 import { type ManagedFieldsOp, recordManagedFields, serverSideApply } from './managed-fields.ts';
@@ -48,7 +49,11 @@ export interface ListResult {
 
 export interface DeleteOptions extends WriteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** What happens to dependents (ownerReferences): Background (default), Foreground or Orphan. */
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
 }
+
+const FOREGROUND = 'foregroundDeletion';
 
 const NS_TYPE_KEY = '/namespaces';
 const CRD_TYPE_KEY = 'apiextensions.k8s.io/customresourcedefinitions';
@@ -66,13 +71,24 @@ export class Cluster {
   #cleanupTimers = new Set<NodeJS.Timeout>();
   #closed = false;
 
+  readonly #gc: GarbageCollector;
+
   constructor(registry: ResourceRegistry, store: ObjectStore) {
     this.registry = registry;
     this.store = store;
+    this.#gc = new GarbageCollector(
+      store,
+      (typeKey, stored) => this.#deleteStored(typeKey, stored, false),
+      (fn) => this.#later(fn, 0),
+    );
     // CRDs stored by a previous run (data dir) are served again.
     for (const crd of store.list(CRD_TYPE_KEY)) {
       const obj = crd.obj;
       if (!isObject(obj.metadata) || !obj.metadata.deletionTimestamp) registry.registerCustom(obj);
+    }
+    for (const type of registry.all()) {
+      const key = storageKey(type);
+      for (const o of store.list(key)) this.#gc.index(key, o);
     }
     for (const ns of store.list(NS_TYPE_KEY)) {
       if ((ns.obj.metadata as Json).deletionTimestamp)
@@ -408,7 +424,41 @@ export class Cluster {
         t.name ?? '',
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(meta.resourceVersion)}`,
       );
-    return this.#deleteStored(storageKey(t.type), current, Boolean(opts.dryRun));
+    const key = storageKey(t.type);
+    const uid = typeof meta.uid === 'string' ? meta.uid : '';
+    if (opts.propagationPolicy === 'Orphan' && !opts.dryRun) this.#gc.orphan(uid);
+    if (opts.propagationPolicy === 'Foreground' && this.#gc.hasDependents(uid)) {
+      const result = this.#deleteStored(key, current, Boolean(opts.dryRun), FOREGROUND);
+      if (!opts.dryRun) this.#scheduleForeground(key, current.id, uid);
+      return result;
+    }
+    return this.#deleteStored(key, current, Boolean(opts.dryRun));
+  }
+
+  /**
+   * Foreground deletion: the owner keeps a `foregroundDeletion` finalizer while
+   * the collector deletes its dependents; then the finalizer goes, and the owner with it.
+   */
+  #scheduleForeground(key: string, id: string, uid: string): void {
+    this.#later(() => {
+      this.#gc.collect(uid);
+      if (this.#gc.hasDependents(uid)) {
+        this.#scheduleForeground(key, id, uid);
+        return;
+      }
+      const slash = id.indexOf('/');
+      const owner = this.store.get(key, id.slice(0, slash), id.slice(slash + 1));
+      if (!owner || owner.uid !== uid) return;
+      const obj = owner.obj;
+      const meta = obj.metadata as Json;
+      const finalizers = (Array.isArray(meta.finalizers) ? meta.finalizers : []).filter(
+        (f) => f !== FOREGROUND,
+      );
+      if (finalizers.length > 0) meta.finalizers = finalizers;
+      else delete meta.finalizers;
+      if (finalizers.length === 0 && !this.#keptByServer(key, obj)) this.store.remove(key, obj);
+      else this.store.put(key, obj, 'MODIFIED');
+    }, 10);
   }
 
   deleteCollection(t: Target, list: ListOptions, opts: DeleteOptions): StoredObject[] {
@@ -424,10 +474,15 @@ export class Cluster {
     key: string,
     current: StoredObject,
     dryRun: boolean,
+    addFinalizer?: string,
   ): { stored: StoredObject; gone: boolean } {
     const obj = JSON.parse(current.json) as Json;
     const meta = obj.metadata as Json;
-    const finalizers = Array.isArray(meta.finalizers) ? meta.finalizers : [];
+    let finalizers = Array.isArray(meta.finalizers) ? meta.finalizers : [];
+    if (addFinalizer && !finalizers.includes(addFinalizer)) {
+      finalizers = [...finalizers, addFinalizer];
+      meta.finalizers = finalizers;
+    }
     if (finalizers.length > 0 || this.#keptByServer(key, obj)) {
       if (meta.deletionTimestamp !== undefined) return { stored: current, gone: false };
       meta.deletionTimestamp = kubeNow();
@@ -478,7 +533,7 @@ export class Cluster {
   #checkNamespaceWritable(t: Target, name: string): void {
     const ns = this.store.get(NS_TYPE_KEY, '', t.namespace ?? '');
     if (!ns) throw notFound({ resource: 'namespaces', group: '' }, t.namespace ?? '');
-    if ((ns.obj.metadata as Json).deletionTimestamp !== undefined)
+    if (ns.deleting)
       throw forbidden(
         t.type,
         name,

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ApiError, badRequest, methodNotAllowed, pathNotFound, unsupportedMediaType } from '../api-error.ts';
-import { Cluster, type Target } from '../cluster.ts';
+import { Cluster, type DeleteOptions, type Target } from '../cluster.ts';
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -511,10 +511,25 @@ function deleteOptions(
   body: Buffer,
   contentType: string | undefined,
   q: URLSearchParams,
-): { preconditions?: { uid?: string; resourceVersion?: string } } {
+): Pick<DeleteOptions, 'preconditions' | 'propagationPolicy'> {
   let parsed: unknown;
   if (body.length > 0) parsed = decodeObjectBody(body, contentType);
-  const out: { preconditions?: { uid?: string; resourceVersion?: string } } = {};
+  const out: Pick<DeleteOptions, 'preconditions' | 'propagationPolicy'> = {};
+  const policy =
+    (isObject(parsed) && typeof parsed.propagationPolicy === 'string'
+      ? parsed.propagationPolicy
+      : undefined) ??
+    q.get('propagationPolicy') ??
+    ((isObject(parsed) && parsed.orphanDependents === true) || q.get('orphanDependents') === 'true'
+      ? 'Orphan'
+      : undefined);
+  if (policy !== undefined) {
+    if (policy !== 'Background' && policy !== 'Foreground' && policy !== 'Orphan')
+      throw badRequest(
+        `propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`,
+      );
+    out.propagationPolicy = policy;
+  }
   if (isObject(parsed) && isObject(parsed.preconditions)) {
     const p = parsed.preconditions;
     out.preconditions = {

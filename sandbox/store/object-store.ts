@@ -13,18 +13,38 @@ export class StoredObject {
   readonly rv: number;
   readonly id: string;
   readonly labels: Readonly<Record<string, string>> | undefined;
+  readonly uid: string | undefined;
+  /** uids of `metadata.ownerReferences`, for the garbage collector. */
+  readonly owners: readonly string[] | undefined;
+  /** True when `metadata.deletionTimestamp` is set. */
+  readonly deleting: boolean;
 
-  constructor(json: string, rv: number, id: string, labels: Readonly<Record<string, string>> | undefined) {
+  constructor(
+    json: string,
+    rv: number,
+    id: string,
+    labels: Readonly<Record<string, string>> | undefined,
+    uid?: string,
+    owners?: readonly string[],
+    deleting = false,
+  ) {
     this.json = json;
     this.rv = rv;
     this.id = id;
     this.labels = labels;
+    this.uid = uid;
+    this.owners = owners;
+    this.deleting = deleting;
   }
 
-  /** Wraps an object written now (its labels are copied, the object is not kept). */
+  /** Wraps an object written now (labels and owner uids are copied, the object is not kept). */
   static of(obj: Json, rv: number): StoredObject {
     const meta = (obj.metadata ?? {}) as Json;
     const labels = meta.labels;
+    const refs = Array.isArray(meta.ownerReferences) ? meta.ownerReferences : [];
+    const owners = refs
+      .map((r) => (typeof r === 'object' && r !== null ? (r as Json).uid : undefined))
+      .filter((u): u is string => typeof u === 'string' && u !== '');
     return new StoredObject(
       JSON.stringify(obj),
       rv,
@@ -32,6 +52,9 @@ export class StoredObject {
       typeof labels === 'object' && labels !== null && !Array.isArray(labels)
         ? { ...(labels as Record<string, string>) }
         : undefined,
+      typeof meta.uid === 'string' ? meta.uid : undefined,
+      owners.length > 0 ? owners : undefined,
+      meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null,
     );
   }
 

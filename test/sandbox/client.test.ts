@@ -758,6 +758,74 @@ describe('deletion', () => {
     assert.equal(left.items.length, 0);
   });
 
+  test('ownerReferences: background deletion collects dependents, Orphan keeps them, Foreground waits for them', async () => {
+    await createNamespace('gc');
+    const owner = async (name: string) =>
+      (await core.createNamespacedConfigMap({ namespace: 'gc', body: { metadata: { name } } })).metadata
+        ?.uid ?? '';
+    const dependent = async (name: string, ownerName: string, uid: string) =>
+      core.createNamespacedSecret({
+        namespace: 'gc',
+        body: {
+          metadata: {
+            name,
+            ownerReferences: [
+              { apiVersion: 'v1', kind: 'ConfigMap', name: ownerName, uid, blockOwnerDeletion: true },
+            ],
+          },
+        },
+      });
+    const secretCode = (name: string) => codeOf(core.readNamespacedSecret({ name, namespace: 'gc' }));
+
+    const bg = await owner('bg');
+    await dependent('bg-child', 'bg', bg);
+    await core.deleteNamespacedConfigMap({ name: 'bg', namespace: 'gc' });
+    await eventually(async () => (await secretCode('bg-child')) === 404, 'background collection');
+
+    const orphanUid = await owner('orphan');
+    await dependent('orphan-child', 'orphan', orphanUid);
+    await core.deleteNamespacedConfigMap({ name: 'orphan', namespace: 'gc', propagationPolicy: 'Orphan' });
+    const kept = await core.readNamespacedSecret({ name: 'orphan-child', namespace: 'gc' });
+    assert.equal(kept.metadata?.ownerReferences, undefined);
+
+    const fg = await owner('fg');
+    await core.createNamespacedSecret({
+      namespace: 'gc',
+      body: {
+        metadata: {
+          name: 'fg-child',
+          finalizers: ['example.com/slow'],
+          ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'fg', uid: fg }],
+        },
+      },
+    });
+    await core.deleteNamespacedConfigMap({ name: 'fg', namespace: 'gc', propagationPolicy: 'Foreground' });
+    const waiting = await core.readNamespacedConfigMap({ name: 'fg', namespace: 'gc' });
+    assert.ok(waiting.metadata?.deletionTimestamp);
+    assert.deepEqual(waiting.metadata?.finalizers, ['foregroundDeletion']);
+    await eventually(
+      async () =>
+        Boolean(
+          (await core.readNamespacedSecret({ name: 'fg-child', namespace: 'gc' })).metadata
+            ?.deletionTimestamp,
+        ),
+      'the dependent to be deleting',
+    );
+    assert.equal(
+      await codeOf(core.readNamespacedConfigMap({ name: 'fg', namespace: 'gc' })),
+      200,
+      'owner waits',
+    );
+    await core.patchNamespacedSecret(
+      { name: 'fg-child', namespace: 'gc', body: { metadata: { finalizers: null } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await eventually(
+      async () => (await codeOf(core.readNamespacedConfigMap({ name: 'fg', namespace: 'gc' }))) === 404,
+      'the owner to go after its dependent',
+    );
+  });
+
   test('deletecollection with a label selector', async () => {
     await createNamespace('bulk');
     for (const [name, tier] of [
