@@ -133,6 +133,8 @@ class SourceWalk {
   readonly #repo: Repository;
   readonly #writer: BlobWriter;
   readonly #files: Limiter;
+  /** Bounds readdir/lstat/readlink calls: the walk visits every directory at once, the file system need not. */
+  readonly #meta = new Limiter(32);
   /** Content of hard-linked files by `dev:ino`, so each is read once. */
   readonly #linked = new Map<string, Promise<{ content: string[]; size: number }>>();
 
@@ -146,7 +148,7 @@ class SourceWalk {
   async directory(dir: string, rel: string): Promise<string> {
     let names: string[];
     try {
-      names = (await readdir(dir)).sort(byBytes);
+      names = (await this.#meta.run(() => readdir(dir))).sort(byBytes);
     } catch (err) {
       if (rel === '') throw err;
       this.#warn(rel, err);
@@ -163,7 +165,7 @@ class SourceWalk {
     const full = path.join(dir, name);
     let st: BigIntStats;
     try {
-      st = await lstat(full, { bigint: true });
+      st = await this.#meta.run(() => lstat(full, { bigint: true }));
     } catch (err) {
       this.#warn(rel, err);
       return undefined;
@@ -176,7 +178,7 @@ class SourceWalk {
         return { ...meta, type: 'dir', subtree };
       }
       if (st.isSymbolicLink()) {
-        const target = await readlink(full);
+        const target = await this.#meta.run(() => readlink(full));
         this.counters.symlinks++;
         return { ...meta, type: 'symlink', target };
       }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +13,7 @@ import { checkRepository } from './check.ts';
 import { open, seal } from './crypto.ts';
 import { repositoryLayout } from './format.ts';
 import { PackBuilder, readPackHeader } from './pack.ts';
-import { initRepository, Repository } from './repository.ts';
+import { INCOMPRESSIBLE_BITS_PER_BYTE, initRepository, Repository, sampleEntropy } from './repository.ts';
 import { restore } from './restore.ts';
 import { resolveSnapshot } from './snapshot.ts';
 
@@ -68,6 +70,18 @@ describe('sealing and packs', () => {
       ],
     );
     assert.equal(readPackHeader(bytes, Buffer.alloc(32, 8)), undefined);
+  });
+});
+
+describe('compression skip', () => {
+  it('skips random bytes of any size and compresses text', () => {
+    // Below ~1 KiB the estimate is too coarse; such blobs are cheap to try with zstd anyway.
+    for (const size of [1024, 4096, 16 * 1024, 1024 * 1024]) {
+      assert.ok(sampleEntropy(randomBytes(size)) > INCOMPRESSIBLE_BITS_PER_BYTE, `random ${size}`);
+    }
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(2000));
+    assert.ok(sampleEntropy(text) < 5);
+    assert.equal(sampleEntropy(Buffer.alloc(0)), 0);
   });
 });
 
@@ -130,6 +144,15 @@ describe('repository on a memory store', () => {
     const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
     assert.deepEqual(result.failures, []);
     assert.deepEqual(await readFile(path.join(out, 'a/b/one.bin')), random);
+
+    // Sockets, FIFOs and devices are skipped with a warning; the snapshot is still written.
+    execFileSync('mkfifo', [path.join(src, 'a/pipe')]);
+    const withFifo = await backup(repo, { source: src, program: 'test' });
+    assert.deepEqual(
+      withFifo.warnings.map((w) => w.path),
+      ['a/pipe'],
+    );
+    assert.equal(withFifo.snapshot.summary.skipped, 1);
 
     const healthy = await checkRepository(repo, { readData: true });
     assert.ok(healthy.healthy, JSON.stringify(healthy.problems));
