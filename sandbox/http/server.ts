@@ -17,7 +17,14 @@ import { applyPatch, patchTypeOf } from '../patching.ts';
 import { apiVersionOf, type ResourceType, storageKey } from '../registry/resource-type.ts';
 import type { StoredObject } from '../store/object-store.ts';
 import { decodeJson, decodeObjectBody, decodeYaml, readBody } from './body.ts';
-import { partialObjectMetadata, renderingFor, table, tableContentType, tableRow } from './table.ts';
+import {
+  layoutFor,
+  partialObjectMetadata,
+  renderingFor,
+  table,
+  tableContentType,
+  tableRow,
+} from './table.ts';
 import { serveWatch } from './watch.ts';
 
 export interface ApiServerOptions {
@@ -328,12 +335,13 @@ export class ApiServer {
       );
       if (rendering.as === 'Table') {
         const now = Date.now();
-        const rows = objs.map((o) => tableRow(o, q.get('includeObject'), rendering.version, now));
+        const layout = layoutFor(target.type, target.version);
+        const rows = objs.map((o) => tableRow(o, layout, q.get('includeObject'), rendering.version, now));
         return this.#send(
           res,
           200,
           tableContentType('Table', rendering.version, true),
-          JSON.stringify(table(rows, metadata, rendering.version)),
+          JSON.stringify(table(rows, metadata, rendering.version, layout)),
         );
       }
       return this.#send(
@@ -390,7 +398,10 @@ export class ApiServer {
       const o = JSON.parse(served) as Json;
       if (rendering.as === 'PartialObjectMetadata')
         return JSON.stringify(partialObjectMetadata(o, rendering.version));
-      return JSON.stringify(table([tableRow(o, includeObject, rendering.version)], {}, rendering.version));
+      const layout = layoutFor(type, version);
+      return JSON.stringify(
+        table([tableRow(o, layout, includeObject, rendering.version)], {}, rendering.version, layout),
+      );
     };
     const key = storageKey(type);
     const end = serveWatch(res, this.cluster.store, {
@@ -466,12 +477,13 @@ export class ApiServer {
         JSON.stringify(partialObjectMetadata(obj, rendering.version)),
       );
     const url = new URL(req.url ?? '/', 'http://sandbox');
-    const rows = [tableRow(obj, url.searchParams.get('includeObject'), rendering.version)];
+    const layout = layoutFor(target.type, target.version);
+    const rows = [tableRow(obj, layout, url.searchParams.get('includeObject'), rendering.version)];
     this.#send(
       res,
       code,
       tableContentType('Table', rendering.version, false),
-      JSON.stringify(table(rows, { resourceVersion: String(stored.rv) }, rendering.version)),
+      JSON.stringify(table(rows, { resourceVersion: String(stored.rv) }, rendering.version, layout)),
     );
   }
 

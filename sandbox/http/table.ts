@@ -1,4 +1,5 @@
 import type { Json } from '../object-meta.ts';
+import type { PrinterColumn, ResourceType } from '../registry/resource-type.ts';
 
 /**
  * `meta.k8s.io/v1` Table responses, which `kubectl get` asks for. Every kind
@@ -71,23 +72,119 @@ export function partialObjectMetadata(obj: Json, version: string): Json {
   return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${version}`, metadata: obj.metadata };
 }
 
-export function tableRow(obj: Json, includeObject: string | null, version: string, now = Date.now()): Json {
-  const meta = (obj.metadata ?? {}) as Json;
-  const created = Date.parse(String(meta.creationTimestamp ?? ''));
-  const row: Json = {
-    cells: [meta.name, Number.isNaN(created) ? '<unknown>' : humanDuration(now - created)],
+/** Columns of a Table and how to fill a row's cells from an object. */
+export interface TableLayout {
+  columns: Json[];
+  cells(obj: Json, now: number): unknown[];
+}
+
+function age(obj: Json, now: number): string {
+  const created = Date.parse(String(((obj.metadata ?? {}) as Json).creationTimestamp ?? ''));
+  return Number.isNaN(created) ? '<unknown>' : humanDuration(now - created);
+}
+
+/** Name and Age: what a server prints for kinds without their own columns. */
+export const DEFAULT_LAYOUT: TableLayout = {
+  columns: COLUMN_DEFINITIONS,
+  cells: (obj, now) => [((obj.metadata ?? {}) as Json).name, age(obj, now)],
+};
+
+/**
+ * The layout of a CRD version with `additionalPrinterColumns`: Name plus the
+ * declared columns (kube-apiserver adds no Age column then). `date` columns
+ * print as ages, like kubectl does.
+ */
+export function printerColumnsLayout(columns: PrinterColumn[]): TableLayout {
+  const first = COLUMN_DEFINITIONS[0] as Json;
+  return {
+    columns: [
+      first,
+      ...columns.map((c) => ({
+        name: c.name,
+        type: c.type,
+        format: c.format ?? '',
+        description: c.description ?? '',
+        priority: c.priority ?? 0,
+      })),
+    ],
+    cells: (obj, now) => [
+      ((obj.metadata ?? {}) as Json).name,
+      ...columns.map((c) => {
+        const v = evalJsonPath(obj, c.jsonPath);
+        if (v === undefined) return null;
+        if (c.type === 'date' && typeof v === 'string') {
+          const t = Date.parse(v);
+          return Number.isNaN(t) ? v : humanDuration(now - t);
+        }
+        return typeof v === 'object' && v !== null ? JSON.stringify(v) : v;
+      }),
+    ],
   };
+}
+
+/**
+ * The JSONPath subset CRD printer columns use: `.a.b`, `[n]`, `['key']` and
+ * filters `[?(@.field=="value")]`; the first match is printed.
+ */
+export function evalJsonPath(obj: unknown, path: string): unknown {
+  const text = path
+    .trim()
+    .replace(/^\{|\}$/g, '')
+    .replace(/^\$/, '');
+  const tokens = text.match(/\.[^.[\]]+|\[\?\(@\.[^)]*\)\]|\[[^\]]*\]/g) ?? [];
+  let cur: unknown = obj;
+  for (const tok of tokens) {
+    if (cur === undefined || cur === null) return undefined;
+    if (tok.startsWith('.')) {
+      if (typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+      cur = (cur as Json)[tok.slice(1)];
+    } else if (tok.startsWith('[?(')) {
+      const m = /^\[\?\(@\.([\w.-]+)\s*==\s*["']?([^"')]*)["']?\)\]$/.exec(tok);
+      if (!m || !Array.isArray(cur)) return undefined;
+      const [, field, want] = m as unknown as [string, string, string];
+      cur = cur.find((e) => String(evalJsonPath(e, `.${field}`)) === want);
+    } else {
+      const inner = tok.slice(1, -1).replace(/^['"]|['"]$/g, '');
+      if (Array.isArray(cur) && /^-?\d+$/.test(inner)) {
+        const i = Number(inner);
+        cur = cur[i < 0 ? cur.length + i : i];
+      } else if (typeof cur === 'object') {
+        cur = (cur as Json)[inner];
+      } else return undefined;
+    }
+  }
+  return cur;
+}
+
+export function layoutFor(type: ResourceType, version: string): TableLayout {
+  const columns = type.printerColumns?.[version];
+  return columns ? printerColumnsLayout(columns) : DEFAULT_LAYOUT;
+}
+
+export function tableRow(
+  obj: Json,
+  layout: TableLayout,
+  includeObject: string | null,
+  version: string,
+  now = Date.now(),
+): Json {
+  const row: Json = { cells: layout.cells(obj, now) };
   if (includeObject === 'Object') row.object = obj;
   else if (includeObject !== 'None') row.object = partialObjectMetadata(obj, version);
   return row;
 }
 
-export function table(rows: Json[], metadata: Json, version: string): Json {
+export function table(
+  rows: Json[],
+  metadata: Json,
+  version: string,
+  layout: TableLayout = DEFAULT_LAYOUT,
+): Json {
   return {
     kind: 'Table',
     apiVersion: `meta.k8s.io/${version}`,
     metadata,
-    columnDefinitions: COLUMN_DEFINITIONS,
+    columnDefinitions: layout.columns,
     rows,
   };
 }

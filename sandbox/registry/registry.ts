@@ -1,5 +1,5 @@
 import { BUILTIN_TYPES } from './builtin.ts';
-import { type ResourceType, storageKey } from './resource-type.ts';
+import { type PrinterColumn, type ResourceType, storageKey } from './resource-type.ts';
 
 /** A served group with its versions in Kubernetes priority order (preferred first). */
 export interface ServedGroup {
@@ -106,7 +106,22 @@ export function customTypeOf(crd: Json): ResourceType | string {
   if (sub.scale) subresources.push('scale');
   const strings = (v: unknown): string[] =>
     Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  const printerColumns: Record<string, PrinterColumn[]> = {};
+  for (const v of served) {
+    if (!Array.isArray(v.additionalPrinterColumns)) continue;
+    printerColumns[v.name as string] = (v.additionalPrinterColumns as Json[])
+      .filter((c) => typeof c.name === 'string' && typeof c.jsonPath === 'string')
+      .map((c) => ({
+        name: c.name as string,
+        type: typeof c.type === 'string' ? c.type : 'string',
+        jsonPath: c.jsonPath as string,
+        ...(typeof c.description === 'string' ? { description: c.description } : {}),
+        ...(typeof c.priority === 'number' ? { priority: c.priority } : {}),
+        ...(typeof c.format === 'string' ? { format: c.format } : {}),
+      }));
+  }
   return {
+    ...(Object.keys(printerColumns).length > 0 ? { printerColumns } : {}),
     group,
     versions: served.map((v) => v.name as string).sort(compareKubeVersions),
     resource: plural,

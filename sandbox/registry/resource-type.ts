@@ -20,6 +20,18 @@ export interface ResourceType {
   subresources: Array<'status' | 'scale'>;
   /** True for types defined by a CustomResourceDefinition. */
   custom: boolean;
+  /** `additionalPrinterColumns` of a CRD, per version (Table responses). */
+  printerColumns?: Record<string, PrinterColumn[]>;
+}
+
+/** A CRD's `additionalPrinterColumns` entry. */
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+  format?: string;
 }
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];

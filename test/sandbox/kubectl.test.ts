@@ -123,6 +123,9 @@ spec:
       openAPIV3Schema:
         type: object
         x-kubernetes-preserve-unknown-fields: true
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
 `;
 
 const GADGETS = `apiVersion: demo.cairn.dev/v1
@@ -401,7 +404,9 @@ describe('kubectl against the sandbox', { concurrency: false }, () => {
         ['g2', 20],
       ],
     );
-    assert.match(await ok(['get', 'gd', '-A']), /^shop\s+g2\s+/m);
+    const table = await ok(['get', 'gd', '-A']);
+    assert.match(table, /^NAMESPACE\s+NAME\s+SIZE\s+AGE$/m, 'additionalPrinterColumns');
+    assert.match(table, /^shop\s+g2\s+20\s+\d+s$/m);
     assert.match(
       await ok(['api-resources', '--api-group=demo.cairn.dev']),
       /^gadgets\s+gd\s+demo.cairn.dev\/v1\s+true\s+Gadget$/m,
