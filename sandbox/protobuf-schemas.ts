@@ -1,8 +1,8 @@
 /**
  * Field tables for the protobuf messages `kubectl create <generator>` sends
  * (deployment, service, serviceaccount, role, clusterrole, rolebinding,
- * clusterrolebinding, quota, job, cronjob, poddisruptionbudget, ingress) and
- * Pod. Field numbers are those of k8s.io/api's generated.proto, checked against
+ * clusterrolebinding, quota, job, cronjob, poddisruptionbudget, ingress), Pod,
+ * and the reviews of `kubectl auth can-i` / `kubectl auth whoami`. Field numbers are those of k8s.io/api's generated.proto, checked against
  * the bodies kubectl 1.32 actually sends. Only fields a generator can set are
  * listed: a non-empty field missing from these tables makes the decoder refuse
  * the body (415) rather than drop data silently.
@@ -161,6 +161,37 @@ const INGRESS_BACKEND = msg('IngressBackend', {
 
 /** Top-level messages by `apiVersion/kind`. Field 3 (status) is ignored: create resets it. */
 export const KIND_SCHEMAS: Record<string, MessageSchema> = {
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': msg('SelfSubjectAccessReview', {
+    1: f('metadata', 'objectMeta'),
+    2: f('spec', {
+      message: msg('SelfSubjectAccessReviewSpec', {
+        1: f('resourceAttributes', {
+          message: msg('ResourceAttributes', {
+            1: f('namespace', 'string'),
+            2: f('verb', 'string'),
+            3: f('group', 'string'),
+            4: f('version', 'string'),
+            5: f('resource', 'string'),
+            6: f('subresource', 'string'),
+            7: f('name', 'string'),
+          }),
+        }),
+        2: f('nonResourceAttributes', {
+          message: msg('NonResourceAttributes', { 1: f('path', 'string'), 2: f('verb', 'string') }),
+        }),
+      }),
+    }),
+    3: f('status', 'ignore'),
+  }),
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': msg('SelfSubjectRulesReview', {
+    1: f('metadata', 'objectMeta'),
+    2: f('spec', { message: msg('SelfSubjectRulesReviewSpec', { 1: f('namespace', 'string') }) }),
+    3: f('status', 'ignore'),
+  }),
+  'authentication.k8s.io/v1/SelfSubjectReview': msg('SelfSubjectReview', {
+    1: f('metadata', 'objectMeta'),
+    2: f('status', 'ignore'),
+  }),
   'v1/ServiceAccount': msg('ServiceAccount', {
     1: f('metadata', 'objectMeta'),
     4: f('automountServiceAccountToken', 'bool', { keepZero: true }),

@@ -213,6 +213,9 @@ export class ApiServer {
     const type = target.type;
     if (subresource !== undefined && !(type.subresources as string[]).includes(subresource))
       throw pathNotFound();
+    if (subresource === undefined && !type.verbs.includes(verbOf(method, target.name === undefined, q))) {
+      throw methodNotAllowed();
+    }
     if (target.name === undefined) {
       // Collection.
       switch (method) {
@@ -511,6 +514,25 @@ export class ApiServer {
       return;
     }
     this.#json(res, err.code, err.toStatus());
+  }
+}
+
+/** The Kubernetes verb of a request on a resource (not a subresource). */
+function verbOf(method: string, collection: boolean, q: URLSearchParams): string {
+  switch (method) {
+    case 'GET':
+      if (!collection) return 'get';
+      return q.get('watch') === 'true' || q.get('watch') === '1' ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return collection ? 'deletecollection' : 'delete';
+    default:
+      return method.toLowerCase();
   }
 }
 

@@ -9,6 +9,7 @@ interface BuiltinSpec {
   sub?: Array<'status' | 'scale'>;
   verbs?: string[];
   versions?: string[];
+  virtual?: boolean;
 }
 
 function group(name: string, version: string, specs: BuiltinSpec[]): ResourceType[] {
@@ -25,6 +26,7 @@ function group(name: string, version: string, specs: BuiltinSpec[]): ResourceTyp
     verbs: s.verbs ?? ALL_VERBS,
     subresources: s.sub ?? [],
     custom: false,
+    ...(s.virtual ? { virtual: true } : {}),
   }));
 }
 
@@ -190,6 +192,31 @@ export const BUILTIN_TYPES: ResourceType[] = [
       namespaced: NS,
       shortNames: ['pdb'],
       sub: ['status'],
+    },
+  ]),
+  ...group('authorization.k8s.io', 'v1', [
+    {
+      resource: 'selfsubjectaccessreviews',
+      kind: 'SelfSubjectAccessReview',
+      namespaced: CLUSTER,
+      verbs: ['create'],
+      virtual: true,
+    },
+    {
+      resource: 'selfsubjectrulesreviews',
+      kind: 'SelfSubjectRulesReview',
+      namespaced: CLUSTER,
+      verbs: ['create'],
+      virtual: true,
+    },
+  ]),
+  ...group('authentication.k8s.io', 'v1', [
+    {
+      resource: 'selfsubjectreviews',
+      kind: 'SelfSubjectReview',
+      namespaced: CLUSTER,
+      verbs: ['create'],
+      virtual: true,
     },
   ]),
   ...group('admissionregistration.k8s.io', 'v1', [

@@ -20,6 +20,11 @@ export interface ResourceType {
   subresources: Array<'status' | 'scale'>;
   /** True for types defined by a CustomResourceDefinition. */
   custom: boolean;
+  /**
+   * Review-style types (SelfSubjectAccessReview, ...): create-only, answered
+   * and never stored.
+   */
+  virtual?: boolean;
   /** `additionalPrinterColumns` of a CRD, per version (Table responses). */
   printerColumns?: Record<string, PrinterColumn[]>;
 }

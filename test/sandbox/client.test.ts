@@ -92,6 +92,22 @@ describe('discovery', () => {
     assert.ok(apps.resources.some((r) => r.name === 'deployments/scale' && r.kind === 'Scale'));
   });
 
+  test('access reviews say every client is an administrator', async () => {
+    const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+    const review = await authz.createSelfSubjectAccessReview({
+      body: {
+        spec: { resourceAttributes: { verb: 'delete', resource: 'secrets', namespace: 'kube-system' } },
+      },
+    });
+    assert.equal(review.status?.allowed, true);
+    assert.equal(review.spec.resourceAttributes?.resource, 'secrets');
+    const rules = await authz.createSelfSubjectRulesReview({ body: { spec: { namespace: 'default' } } });
+    assert.deepEqual(
+      rules.status?.resourceRules.map((r) => [r.verbs, r.apiGroups, r.resources]),
+      [[['*'], ['*'], ['*']]],
+    );
+  });
+
   test('aggregated discovery is chosen by Accept and echoed in Content-Type', async () => {
     for (const v of ['v2', 'v2beta1']) {
       const accept = `application/json;g=apidiscovery.k8s.io;v=${v};as=APIGroupDiscoveryList,application/json`;
@@ -344,6 +360,8 @@ describe('CRUD', () => {
       ['GET', '/api/v1/namespaces/default/configmaps?continue=garbage', undefined, undefined, 400],
       ['GET', '/api/v1/nosuchthings', undefined, undefined, 404],
       ['GET', '/api/v1/namespaces/%zz', undefined, undefined, 400],
+      ['GET', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', undefined, undefined, 405],
+      ['DELETE', '/api/v1/namespaces', undefined, undefined, 405],
       [
         'PATCH',
         '/api/v1/namespaces/default/services/kubernetes?fieldManager=x',

@@ -168,6 +168,13 @@ describe('kubectl against the sandbox', { concurrency: false }, () => {
       assert.match(resources, line);
   });
 
+  test('auth can-i and auth whoami (protobuf review bodies)', async () => {
+    assert.equal((await ok(['auth', 'can-i', 'delete', 'secrets', '-A'])).trim(), 'yes');
+    assert.equal((await ok(['auth', 'can-i', 'get', '/healthz'])).trim(), 'yes');
+    assert.match(await ok(['auth', 'can-i', '--list']), /^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$/m);
+    assert.match(await ok(['auth', 'whoami']), /cairn-sandbox-admin/);
+  });
+
   test('create namespace, configmap and secret (protobuf request bodies)', async () => {
     assert.match(await ok(['create', 'namespace', 'shop']), /namespace\/shop created/);
     await ok([
