@@ -724,6 +724,57 @@ describe('custom resources', () => {
   });
 });
 
+describe('multi-version custom resources', () => {
+  test('every served version is discovered, the preferred one first, objects served at the asked version', async () => {
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    const schema = { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } };
+    await ext.createCustomResourceDefinition({
+      body: {
+        metadata: { name: 'gizmos.multi.example.com' },
+        spec: {
+          group: 'multi.example.com',
+          scope: 'Cluster',
+          names: { plural: 'gizmos', kind: 'Gizmo' },
+          versions: [
+            { name: 'v1alpha1', served: true, storage: false, schema },
+            { name: 'v1', served: true, storage: true, schema },
+            { name: 'v1beta2', served: true, storage: false, schema },
+            { name: 'v0', served: false, storage: false, schema },
+          ],
+        },
+      },
+    });
+    const group = (await raw('GET', '/apis/multi.example.com')).json;
+    assert.deepEqual(
+      group.versions.map((v: { version: string }) => v.version),
+      ['v1', 'v1beta2', 'v1alpha1'],
+    );
+    assert.equal(group.preferredVersion.version, 'v1');
+    const created = await raw(
+      'POST',
+      '/apis/multi.example.com/v1alpha1/gizmos',
+      JSON.stringify({
+        apiVersion: 'multi.example.com/v1alpha1',
+        kind: 'Gizmo',
+        metadata: { name: 'g' },
+        spec: { a: 1 },
+      }),
+    );
+    assert.equal(created.status, 201);
+    assert.equal(created.json.apiVersion, 'multi.example.com/v1alpha1');
+    const asV1 = await raw('GET', '/apis/multi.example.com/v1/gizmos/g');
+    assert.equal(asV1.json.apiVersion, 'multi.example.com/v1');
+    assert.deepEqual(asV1.json.spec, { a: 1 });
+    const list = await raw('GET', '/apis/multi.example.com/v1beta2/gizmos');
+    assert.deepEqual(
+      list.json.items.map((i: { apiVersion: string }) => i.apiVersion),
+      ['multi.example.com/v1beta2'],
+    );
+    assert.equal((await raw('GET', '/apis/multi.example.com/v0/gizmos')).status, 404, 'unserved version');
+    await ext.deleteCustomResourceDefinition({ name: 'gizmos.multi.example.com' });
+  });
+});
+
 describe('deletion', () => {
   test('finalizers hold an object with a deletionTimestamp until they are removed', async () => {
     await createNamespace('final');
