@@ -159,6 +159,9 @@ export class ResourceArchiveWriter {
       params: { [zlibConstants.ZSTD_c_compressionLevel]: options.level ?? 3 },
     });
     this.#done = pipeline(this.#pack, zstd, stream, out);
+    // tar-stream's pack is a streamx stream: once the pipeline has failed and let go of it, a later
+    // abort() would emit an 'error' nobody listens to. The pipeline's promise reports every failure.
+    this.#pack.on('error', () => {});
     // The pipeline's error also reaches `readable`; keep an unobserved rejection from crashing the process.
     this.#done.catch(() => {});
   }
@@ -171,13 +174,19 @@ export class ResourceArchiveWriter {
   async add(ref: ArchivedItemRef, object: unknown): Promise<number> {
     const body = Buffer.from(JSON.stringify(object));
     const name = itemPath(ref);
-    await new Promise<void>((resolve, reject) => {
-      this.#pack.entry(
+    const accepted = new Promise<void>((resolve, reject) => {
+      const sink = this.#pack.entry(
         { name, size: body.length, mode: 0o644, mtime: this.#mtime, type: 'file' },
         body,
         (err) => (err ? reject(err) : resolve()),
       );
+      // The entry's callback reports its failure; the sink would also emit it unheard when the pack dies.
+      sink.on('error', () => {});
     });
+    // A broken pipeline (the upload failed) may never call the entry back: fail with it instead of waiting.
+    // The losing promise may reject later; that is expected and must not surface as unhandled.
+    accepted.catch(() => {});
+    await Promise.race([accepted, this.#done.then(() => accepted)]);
     this.#entries++;
     return body.length;
   }

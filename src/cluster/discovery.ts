@@ -143,17 +143,26 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
-/** Up to three known names closest to `wanted`. */
-export function nearMatches(wanted: string, known: Iterable<string>): string[] {
-  return [...new Set(known)]
-    .map((k) => ({ k, d: distance(wanted.toLowerCase(), k.toLowerCase()) }))
-    .filter(
-      ({ k, d }) =>
-        d <= Math.max(2, Math.floor(wanted.length / 3)) || k.startsWith(wanted) || wanted.startsWith(k),
-    )
-    .sort((a, b) => a.d - b.d || a.k.localeCompare(b.k))
+/**
+ * Up to three known names closest to `wanted`. `known` maps every alias (plural,
+ * short name, kind, …) to the name to suggest, so a typo of an alias still
+ * suggests the canonical `resource.group`.
+ */
+export function nearMatches(wanted: string, known: Iterable<string> | Map<string, string>): string[] {
+  const aliases = known instanceof Map ? known : new Map([...known].map((k) => [k, k]));
+  const lower = wanted.toLowerCase();
+  const scored = new Map<string, number>();
+  for (const [alias, suggestion] of aliases) {
+    const a = alias.toLowerCase();
+    const d = distance(lower, a);
+    const close =
+      d <= Math.max(2, Math.floor(lower.length / 3)) || a.startsWith(lower) || lower.startsWith(a);
+    if (close) scored.set(suggestion, Math.min(d, scored.get(suggestion) ?? Number.POSITIVE_INFINITY));
+  }
+  return [...scored]
+    .sort(([a, da], [b, db]) => da - db || a.localeCompare(b))
     .slice(0, 3)
-    .map(({ k }) => k);
+    .map(([s]) => s);
 }
 
 /**
@@ -171,7 +180,9 @@ export function resolveResourceNames(types: readonly ResourceType[], wanted: rea
     }
     const matches = types.filter((t) => namesOf(t).includes(name));
     if (matches.length === 0) {
-      const suggestions = nearMatches(name, types.map(groupResourceName));
+      const aliases = new Map<string, string>();
+      for (const t of types) for (const alias of namesOf(t)) aliases.set(alias, groupResourceName(t));
+      const suggestions = nearMatches(name, aliases);
       throw new CairnError('RESOURCE_UNKNOWN', `the server has no resource type "${raw}"`, {
         hint:
           suggestions.length > 0

@@ -44,12 +44,16 @@ describe('forEachLimit', () => {
     );
   });
 
-  it('rejects with the first failure', async () => {
+  it('rejects with the first failure, after the items in flight settled, starting no new ones', async () => {
+    const finished: number[] = [];
     await assert.rejects(
-      forEachLimit([1, 2, 3], 2, async (n) => {
+      forEachLimit([1, 2, 3, 4, 5], 2, async (n) => {
         if (n === 2) throw new Error('boom');
+        await new Promise((r) => setTimeout(r, 20));
+        finished.push(n);
       }),
       /boom/,
     );
+    assert.deepEqual(finished, [1], 'item 1 was in flight and finished; 3–5 never started');
   });
 });

@@ -44,23 +44,28 @@ export class TokenBucket {
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight. On the first failure
+ * no new item starts; it still waits for the items already running to settle,
+ * so nothing keeps working in the background after it rejects, then rejects
+ * with that first failure.
+ */
 export async function forEachLimit<T>(
   items: Iterable<T>,
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
   const iterator = items[Symbol.iterator]();
-  let failed = false;
+  let firstError: { error: unknown } | undefined;
   const worker = async () => {
-    for (let next = iterator.next(); !next.done && !failed; next = iterator.next()) {
+    for (let next = iterator.next(); !next.done && firstError === undefined; next = iterator.next()) {
       try {
         await fn(next.value);
-      } catch (err) {
-        failed = true;
-        throw err;
+      } catch (error) {
+        firstError ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  if (firstError !== undefined) throw firstError.error;
 }

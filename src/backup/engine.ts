@@ -1,0 +1,492 @@
+/**
+ * The resource backup engine, shared by the CLI (inline) and, later, the
+ * controller. It lists every selected type page by page — types in parallel
+ * under the connection's QPS budget — and streams each object straight into
+ * the archive, so memory stays bounded whatever the cluster size. Files go up
+ * while listing runs; `manifest.json` is written last, only after every other
+ * file is stored and measured. A failure that stops the backup leaves no
+ * manifest (the backup shows as incomplete); per-type problems are data in
+ * `items.ndjson` and make the backup PartiallyFailed.
+ */
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createZstdCompress } from 'node:zlib';
+import pino from 'pino';
+import {
+  BACKUP_FILES,
+  BACKUP_MANIFEST_FORMAT,
+  type BackupFileRecord,
+  type BackupManifest,
+  type BackupPhase,
+  type BackupSpec,
+  type CountByKey,
+  type ItemResult,
+} from '../catalog/backup-manifest.ts';
+import { layout } from '../catalog/layout.ts';
+import { readMarker } from '../catalog/location.ts';
+import {
+  type ArchivedItemRef,
+  measuringStream,
+  ResourceArchiveWriter,
+  type StreamMeasure,
+} from '../catalog/resource-archive.ts';
+import type { ClusterConnection } from '../cluster/connection.ts';
+import {
+  discoverResources,
+  groupResourceName,
+  type ResourceType,
+  resourcePath,
+} from '../cluster/discovery.ts';
+import { isKubeStatus, KubeApiError } from '../cluster/kube-api-error.ts';
+import { CairnError } from '../errors/cairn-error.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { forEachLimit } from '../util/rate-limit.ts';
+import { type BackupSelection, selectBackup } from './selection.ts';
+
+export interface BackupProgress {
+  readonly typesTotal: number;
+  readonly typesDone: number;
+  readonly items: number;
+  readonly errors: number;
+  /** The type just finished or being listed. */
+  readonly current?: string;
+}
+
+export interface BackupRequest {
+  readonly name: string;
+  readonly spec: BackupSpec;
+  readonly connection: ClusterConnection;
+  /** The location's store (layout-guarded, retrying). */
+  readonly store: BlobStore;
+  /** Types listed at once (default 8). */
+  readonly concurrency?: number;
+  /** Objects per LIST page (default 500, as kubectl). */
+  readonly pageSize?: number;
+  readonly onProgress?: (progress: BackupProgress) => void;
+  readonly createdBy?: string;
+  readonly now?: () => Date;
+}
+
+interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    ownerReferences?: unknown[];
+  };
+  spec?: Record<string, unknown>;
+  roleRef?: { kind?: string; name?: string };
+}
+
+interface KubeList {
+  metadata?: { continue?: string; resourceVersion?: string };
+  items?: KubeObject[];
+}
+
+/** A streamed file of the backup on its way into the store. */
+class BackupFileUpload {
+  readonly input = new PassThrough();
+  readonly measure: StreamMeasure;
+  readonly #stored: Promise<unknown>;
+  readonly contentType: string;
+
+  constructor(store: BlobStore, key: string, contentType: string, source?: Readable) {
+    this.contentType = contentType;
+    const { stream, result } = measuringStream();
+    this.measure = result;
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    if (source === undefined) {
+      const compressed = pipeline(this.input, createZstdCompress(), stream, body);
+      compressed.catch((err: Error) => body.destroy(err));
+    } else {
+      const measured = pipeline(source, stream, body);
+      measured.catch((err: Error) => body.destroy(err));
+    }
+    this.#stored = store.put(key, body, { contentType });
+    // If storing fails, break the chain feeding it, so producers get an error instead of waiting forever.
+    this.#stored.catch((err: Error) => {
+      body.destroy(err);
+      (source ?? this.input).destroy(err);
+    });
+  }
+
+  /** Resolves when the file is stored; rejects when storing failed. */
+  async done(): Promise<BackupFileRecord> {
+    await this.#stored;
+    return { size: this.measure.size, sha256: this.measure.sha256, contentType: this.contentType };
+  }
+}
+
+/** Writes a line into a stream, waiting when it is full. */
+async function writeLine(stream: PassThrough, value: unknown): Promise<void> {
+  if (stream.destroyed) throw stream.errored ?? new Error('the backup file stream was closed');
+  if (!stream.write(`${JSON.stringify(value)}\n`)) await once(stream, 'drain');
+}
+
+/**
+ * Runs one backup to completion and returns its manifest. Throws (writing no
+ * manifest) when the backup cannot be made at all: name taken, location not
+ * initialised or read-only, cluster unreachable.
+ */
+export async function runBackup(request: BackupRequest): Promise<BackupManifest> {
+  const { name, spec, connection, store } = request;
+  const now = request.now ?? (() => new Date());
+  const started = now();
+
+  await assertWritableLocation(store);
+  await assertNameFree(store, name);
+
+  const discovery = await discoverResources(connection, { allVersions: spec.allVersions });
+  const namespaceList = await connection.request<KubeList>('GET', '/api/v1/namespaces');
+  const namespaceNames = (namespaceList.items ?? []).flatMap((n) =>
+    n.metadata?.name ? [n.metadata.name] : [],
+  );
+  const selection = selectBackup(spec, discovery.types, namespaceNames);
+
+  const archive = new ResourceArchiveWriter({ mtime: started });
+  const resourcesUpload = new BackupFileUpload(
+    store,
+    layout.backupFile(name, BACKUP_FILES.resources),
+    'application/zstd',
+    archive.readable,
+  );
+  const itemsUpload = new BackupFileUpload(
+    store,
+    layout.backupFile(name, BACKUP_FILES.items),
+    'application/zstd',
+  );
+  const logUpload = new BackupFileUpload(
+    store,
+    layout.backupFile(name, BACKUP_FILES.log),
+    'application/zstd',
+  );
+  const log = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, logUpload.input);
+
+  const perResource: CountByKey = {};
+  const perNamespace: CountByKey = {};
+  let itemsBackedUp = 0;
+  let errors = 0;
+  let warnings = 0;
+  let uncompressedBytes = 0;
+  let typesDone = 0;
+  /** Cluster-scoped objects referenced by backed-up namespaced ones (auto mode). */
+  const related = new Map<string, Set<string>>();
+  /** Custom resource group-resources that had items (their CRDs are pulled in). */
+  const customWithItems = new Set<string>();
+  const crdNames = await customResourceDefinitions(connection);
+  const written = new Set<string>();
+
+  const record = async (result: ItemResult) => {
+    if (result.outcome === 'failed') errors++;
+    await writeLine(itemsUpload.input, result);
+  };
+
+  const addObject = async (type: ResourceType, object: KubeObject) => {
+    const metadata = object.metadata ?? {};
+    if (metadata.name === undefined) return;
+    const gr = groupResourceName(type);
+    const key = `${gr}/${type.version}/${metadata.namespace ?? ''}/${metadata.name}`;
+    if (written.has(key)) return; // OR-ed label selectors and relists may return an object twice
+    written.add(key);
+    // LIST items of built-in types carry no apiVersion/kind; a restore needs them.
+    const full = {
+      apiVersion: type.group === '' ? type.version : `${type.group}/${type.version}`,
+      kind: type.kind,
+      ...object,
+    };
+    const ref: ArchivedItemRef = {
+      group: type.group,
+      version: type.version,
+      resource: type.resource,
+      name: metadata.name,
+      ...(type.namespaced && metadata.namespace !== undefined ? { namespace: metadata.namespace } : {}),
+    };
+    uncompressedBytes += await archive.add(ref, full);
+    itemsBackedUp++;
+    perResource[gr] = (perResource[gr] ?? 0) + 1;
+    const ns = metadata.namespace ?? '';
+    perNamespace[ns] = (perNamespace[ns] ?? 0) + 1;
+    if (crdNames.has(gr)) customWithItems.add(gr);
+    if (selection.clusterMode === 'related') noteRelated(type, object, related);
+    await record({
+      resource: gr,
+      ...(ns ? { namespace: ns } : {}),
+      name: metadata.name,
+      outcome: 'backed-up',
+    });
+  };
+
+  const tasks = listTasks(selection);
+  const typesTotal = tasks.length;
+  const progress = (current?: string) =>
+    request.onProgress?.({
+      typesTotal,
+      typesDone,
+      items: itemsBackedUp,
+      errors,
+      ...(current ? { current } : {}),
+    });
+  log.info(
+    { backup: name, spec, server: connection.server, types: typesTotal, namespaces: selection.namespaces },
+    'backup started',
+  );
+  for (const failed of discovery.failedGroupVersions) {
+    warnings++;
+    log.warn(failed, 'API group version did not answer discovery; its types are not backed up');
+    await record({
+      resource: failed.groupVersion,
+      name: '*',
+      outcome: 'failed',
+      message: `discovery failed: ${failed.message}`,
+    });
+  }
+
+  try {
+    await forEachLimit(tasks, request.concurrency ?? 8, async (task) => {
+      const gr = groupResourceName(task.type);
+      try {
+        const count = await listAll(
+          connection,
+          task.type,
+          task.namespace,
+          spec.labelSelectors,
+          request.pageSize ?? 500,
+          (obj) => addObject(task.type, obj),
+        );
+        log.info({ resource: gr, version: task.type.version, namespace: task.namespace, count }, 'listed');
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err; // unreachable cluster, storage failure: stop the backup
+        log.error(
+          { resource: gr, namespace: task.namespace, status: err.status, message: err.message },
+          'list failed',
+        );
+        await record({
+          resource: gr,
+          ...(task.namespace ? { namespace: task.namespace } : {}),
+          name: '*',
+          outcome: 'failed',
+          message: err.message,
+        });
+      }
+      typesDone++;
+      progress(gr);
+    });
+
+    // Cluster-scoped objects that namespaced ones need, and CRDs of backed-up custom resources.
+    if (selection.clusterMode !== 'none') {
+      for (const gr of customWithItems) {
+        const crd = crdNames.get(gr);
+        if (crd !== undefined) addRelated(related, 'customresourcedefinitions.apiextensions.k8s.io', crd);
+      }
+    }
+    if (selection.clusterMode === 'related') {
+      for (const ns of selection.namespaces === 'all' ? [] : selection.namespaces)
+        addRelated(related, 'namespaces', ns);
+    }
+    for (const [gr, objectNames] of related) {
+      const type = discovery.types.find((t) => groupResourceName(t) === gr && t.preferred);
+      if (type === undefined) continue;
+      if (selection.clusterMode === 'all' && selection.includedResources.has(gr)) continue; // already listed whole
+      for (const objectName of objectNames) {
+        try {
+          const object = await connection.request<KubeObject>(
+            'GET',
+            resourcePath(type, undefined, objectName),
+          );
+          await addObject(type, object);
+        } catch (err) {
+          if (!(err instanceof KubeApiError)) throw err;
+          warnings++;
+          log.warn(
+            { resource: gr, name: objectName, message: err.message },
+            'related object could not be read',
+          );
+          await record({ resource: gr, name: objectName, outcome: 'failed', message: err.message });
+        }
+      }
+    }
+  } catch (err) {
+    const stop = err instanceof Error ? err : new Error(String(err));
+    archive.abort(stop);
+    itemsUpload.input.destroy(stop);
+    logUpload.input.destroy(stop);
+    const uploads = await Promise.allSettled([resourcesUpload.done(), itemsUpload.done(), logUpload.done()]);
+    // When storage failed, the listing only saw a closed stream: report the storage error, the cause.
+    const storageFailure = uploads.find((u): u is PromiseRejectedResult => u.status === 'rejected');
+    throw storageFailure !== undefined && !(err instanceof CairnError) ? storageFailure.reason : err;
+  }
+
+  const phase: BackupPhase = errors === 0 ? 'Completed' : itemsBackedUp > 0 ? 'PartiallyFailed' : 'Failed';
+  log.info({ items: itemsBackedUp, errors, warnings, phase }, 'backup finished');
+  await archive.finish();
+  itemsUpload.input.end();
+  logUpload.input.end();
+  const [resources, items, logFile] = await Promise.all([
+    resourcesUpload.done(),
+    itemsUpload.done(),
+    logUpload.done(),
+  ]);
+
+  const completed = now();
+  const manifest: BackupManifest = {
+    apiVersion: 'cairn.dev/v1alpha1',
+    kind: 'BackupManifest',
+    formatVersion: BACKUP_MANIFEST_FORMAT,
+    name,
+    spec,
+    cluster: {
+      server: connection.server,
+      context: connection.contextName,
+      ...(discovery.serverVersion === undefined ? {} : { version: discovery.serverVersion }),
+    },
+    status: {
+      phase,
+      startedAt: started.toISOString(),
+      completedAt: completed.toISOString(),
+      durationMs: completed.getTime() - started.getTime(),
+      itemsBackedUp,
+      errors,
+      warnings,
+      resourceTypes: Object.keys(perResource).length,
+      perResource: sortedCounts(perResource),
+      perNamespace: sortedCounts(perNamespace),
+      uncompressedBytes,
+    },
+    files: { [BACKUP_FILES.resources]: resources, [BACKUP_FILES.items]: items, [BACKUP_FILES.log]: logFile },
+    createdBy: request.createdBy ?? 'cairn',
+  };
+  // LAST: its presence is what makes the backup complete.
+  await store.put(layout.backupManifest(name), `${JSON.stringify(manifest, null, 2)}\n`, {
+    contentType: 'application/json',
+  });
+  return manifest;
+}
+
+function sortedCounts(counts: CountByKey): CountByKey {
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+interface ListTask {
+  readonly type: ResourceType;
+  readonly namespace?: string;
+}
+
+function listTasks(selection: BackupSelection): ListTask[] {
+  const tasks: ListTask[] = [];
+  for (const type of selection.namespacedTypes) {
+    if (selection.namespaces === 'all') tasks.push({ type });
+    else for (const namespace of selection.namespaces) tasks.push({ type, namespace });
+  }
+  for (const type of selection.clusterTypes) tasks.push({ type });
+  return tasks;
+}
+
+/**
+ * Lists a collection page by page (limit/continue). A 410 Expired continue
+ * token restarts the listing; objects already written are skipped by the
+ * caller's de-duplication. Several label selectors are OR-ed: one listing each.
+ */
+async function listAll(
+  connection: ClusterConnection,
+  type: ResourceType,
+  namespace: string | undefined,
+  labelSelectors: readonly string[],
+  limit: number,
+  onObject: (object: KubeObject) => Promise<void>,
+): Promise<number> {
+  const path = resourcePath(type, namespace);
+  let count = 0;
+  for (const labelSelector of labelSelectors.length === 0 ? [undefined] : labelSelectors) {
+    let restarts = 0;
+    let continueToken: string | undefined;
+    for (;;) {
+      let page: KubeList;
+      try {
+        page = await connection.request<KubeList>('GET', path, {
+          query: { limit, continue: continueToken, labelSelector },
+        });
+      } catch (err) {
+        if (isKubeStatus(err, 410) && continueToken !== undefined && restarts < 3) {
+          restarts++;
+          continueToken = undefined; // the snapshot expired: list again from the start
+          continue;
+        }
+        throw err;
+      }
+      for (const item of page.items ?? []) await onObject(item);
+      count += page.items?.length ?? 0;
+      continueToken = page.metadata?.continue || undefined;
+      if (continueToken === undefined) break;
+    }
+  }
+  return count;
+}
+
+function addRelated(related: Map<string, Set<string>>, gr: string, name: string): void {
+  const names = related.get(gr) ?? new Set<string>();
+  names.add(name);
+  related.set(gr, names);
+}
+
+/** Cluster-scoped objects a namespaced object depends on, for `includeClusterResources: auto`. */
+function noteRelated(type: ResourceType, object: KubeObject, related: Map<string, Set<string>>): void {
+  const gr = groupResourceName(type);
+  if (gr === 'persistentvolumeclaims') {
+    const volumeName = object.spec?.volumeName;
+    if (typeof volumeName === 'string' && volumeName) addRelated(related, 'persistentvolumes', volumeName);
+    const storageClass = object.spec?.storageClassName;
+    if (typeof storageClass === 'string' && storageClass)
+      addRelated(related, 'storageclasses.storage.k8s.io', storageClass);
+  }
+  if (
+    gr === 'rolebindings.rbac.authorization.k8s.io' &&
+    object.roleRef?.kind === 'ClusterRole' &&
+    object.roleRef.name
+  ) {
+    addRelated(related, 'clusterroles.rbac.authorization.k8s.io', object.roleRef.name);
+  }
+}
+
+/** Maps `plural.group` of every custom resource type to its CRD's name. */
+async function customResourceDefinitions(connection: ClusterConnection): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  try {
+    const list = await connection.request<{
+      items?: { metadata?: { name?: string }; spec?: { group?: string; names?: { plural?: string } } }[];
+    }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
+    for (const crd of list.items ?? []) {
+      const { group, names } = crd.spec ?? {};
+      if (group && names?.plural && crd.metadata?.name)
+        map.set(`${names.plural}.${group}`, crd.metadata.name);
+    }
+  } catch (err) {
+    if (!(err instanceof KubeApiError)) throw err; // no CRD API or no permission: no custom resources to pair
+  }
+  return map;
+}
+
+async function assertWritableLocation(store: BlobStore): Promise<void> {
+  const marker = await readMarker(store);
+  if (marker.state !== 'ok') {
+    throw new CairnError(
+      marker.state === 'missing' ? 'LOCATION_NOT_INITIALIZED' : 'LOCATION_MARKER_INVALID',
+      `${store.description} is not a usable Cairn location (marker ${marker.state})`,
+      { hint: 'Run `cairn location check` on it; initialise an empty location with `cairn location init`.' },
+    );
+  }
+}
+
+async function assertNameFree(store: BlobStore, name: string): Promise<void> {
+  for await (const _ of store.list(layout.backupPrefix(name))) {
+    throw new CairnError(
+      'BACKUP_ALREADY_EXISTS',
+      `a backup named "${name}" already exists in ${store.description}`,
+      {
+        hint: 'Backups are never overwritten. Pick another name (or delete the old backup with `cairn backup delete`).',
+      },
+    );
+  }
+}
