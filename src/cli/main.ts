@@ -6,7 +6,6 @@ import { registerEtcdCommands } from './etcd-command.ts';
 import { registerLocationCommands } from './location-command.ts';
 import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
-import { registerRestoreCommands } from './restore-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -25,7 +24,6 @@ export function buildProgram(ctx: CliContext): Command {
   registerBackupCommands(program, ctx);
   registerEtcdCommands(program, ctx);
   registerRepoCommands(program, ctx);
-  registerRestoreCommands(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
 }
