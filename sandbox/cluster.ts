@@ -34,6 +34,11 @@ export interface WriteOptions {
   force?: boolean;
 }
 
+/** Options of the shared write path; `managedFieldsPrepared`: server-side apply already set managedFields. */
+interface InternalWriteOptions extends WriteOptions {
+  managedFieldsPrepared?: boolean;
+}
+
 export interface ListOptions {
   labelSelector?: string | null;
   fieldSelector?: string | null;
@@ -289,22 +294,12 @@ export class Cluster {
     if (!current) {
       const created = serverSideApply(t.type, undefined, applied, opts.fieldManager, Boolean(opts.force));
       // Server-side apply on an absent object creates it (with the applier's ownership).
-      return this.create(t, created, {
-        ...opts,
-        fieldManager: undefined,
-        managedFieldsPrepared: true,
-      } as WriteOptions);
+      // create() records no Update entry without a fieldManager: the Apply entry stays.
+      return this.create(t, created, { ...opts, fieldManager: undefined });
     }
     const live = JSON.parse(Cluster.served(current, t.type, t.version)) as Json;
     const merged = serverSideApply(t.type, live, applied, opts.fieldManager, Boolean(opts.force));
-    return this.#write(
-      t,
-      current,
-      merged,
-      { ...opts, managedFieldsPrepared: true } as WriteOptions,
-      subresource,
-      'Apply',
-    );
+    return this.#write(t, current, merged, { ...opts, managedFieldsPrepared: true }, subresource, 'Apply');
   }
 
   /** Shared tail of update/patch/apply: immutables, status rules, generation, finalizers. */
@@ -312,7 +307,7 @@ export class Cluster {
     t: Target,
     current: StoredObject,
     obj: Json,
-    opts: WriteOptions,
+    opts: InternalWriteOptions,
     subresource: 'status' | undefined,
     op: ManagedFieldsOp,
   ): StoredObject {
@@ -377,12 +372,12 @@ export class Cluster {
     t: Target,
     current: StoredObject,
     obj: Json,
-    opts: WriteOptions,
+    opts: InternalWriteOptions,
     op: ManagedFieldsOp,
   ): StoredObject {
     const meta = metaOf(obj);
     const old = current.obj;
-    const prepared = (opts as { managedFieldsPrepared?: boolean }).managedFieldsPrepared === true;
+    const prepared = opts.managedFieldsPrepared === true;
     if (!prepared) {
       recordManagedFields(
         t.type,
