@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerBackupCommands } from './backup-command.ts';
 import type { CliContext } from './context.ts';
 import { registerEtcdCommands } from './etcd-command.ts';
 import { registerLocationCommands } from './location-command.ts';
 import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
+import { registerRestoreCommands } from './restore-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -21,9 +21,9 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: ctx.out, writeErr: ctx.err })
     .exitOverride();
   registerLocationCommands(program, ctx);
-  registerBackupCommands(program, ctx);
   registerEtcdCommands(program, ctx);
   registerRepoCommands(program, ctx);
+  registerRestoreCommands(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
 }
