@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerBackupCommands } from './backup-command.ts';
 import type { CliContext } from './context.ts';
 import { registerEtcdCommands } from './etcd-command.ts';
 import { registerLocationCommands } from './location-command.ts';
@@ -21,6 +22,7 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({ writeOut: ctx.out, writeErr: ctx.err })
     .exitOverride();
   registerLocationCommands(program, ctx);
+  registerBackupCommands(program, ctx);
   registerEtcdCommands(program, ctx);
   registerRepoCommands(program, ctx);
   registerRestoreCommands(program, ctx);
