@@ -39,6 +39,8 @@ interface ResourceRoute {
 }
 
 const JSON_TYPE = 'application/json';
+/** Objects per write when a list response is streamed. */
+const LIST_BATCH = 2000;
 
 /**
  * The HTTP face of the sandbox: plain `node:http`, JSON everywhere, Status
@@ -373,11 +375,24 @@ export class ApiServer {
     const type = target.type;
     const metadata: Json = { resourceVersion };
     if (continueToken) metadata.continue = continueToken;
-    const parts: string[] = new Array(items.length);
-    for (let i = 0; i < items.length; i++)
-      parts[i] = Cluster.served(items[i] as StoredObject, type, target.version);
-    const body = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type.group, target.version))},"metadata":${JSON.stringify(metadata)},"items":[${parts.join(',')}]}`;
-    this.#send(res, 200, JSON_TYPE, body);
+    const head = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type.group, target.version))},"metadata":${JSON.stringify(metadata)},"items":[`;
+    const served = (i: number) => Cluster.served(items[i] as StoredObject, type, target.version);
+    if (items.length <= LIST_BATCH) {
+      const parts: string[] = new Array(items.length);
+      for (let i = 0; i < items.length; i++) parts[i] = served(i);
+      this.#send(res, 200, JSON_TYPE, `${head}${parts.join(',')}]}`);
+      return;
+    }
+    // Unpaginated lists of many objects are streamed in batches: one string of
+    // everything could exceed V8's maximum string length (~512 MiB).
+    res.writeHead(200, { 'Content-Type': JSON_TYPE });
+    res.write(head);
+    for (let start = 0; start < items.length; start += LIST_BATCH) {
+      const parts: string[] = [];
+      for (let i = start; i < Math.min(items.length, start + LIST_BATCH); i++) parts.push(served(i));
+      res.write(start === 0 ? parts.join(',') : `,${parts.join(',')}`);
+    }
+    res.end(']}');
   }
 
   #watch(req: IncomingMessage, res: ServerResponse, target: Target, q: URLSearchParams): void {

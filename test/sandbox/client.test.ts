@@ -442,6 +442,22 @@ describe('list', () => {
     assert.ok(notNs.items.every((c) => c.metadata?.namespace !== 'paging'));
   });
 
+  test('an unpaginated list larger than one write batch is streamed whole', async () => {
+    await createNamespace('big');
+    const type = sandbox.cluster.registry.get('', 'v1', 'configmaps');
+    assert.ok(type);
+    for (let i = 0; i < 4500; i++)
+      sandbox.cluster.create(
+        { type, version: 'v1', namespace: 'big' },
+        { metadata: { name: `c${String(i).padStart(4, '0')}` }, data: { i: String(i) } },
+        {},
+      );
+    const all = await core.listNamespacedConfigMap({ namespace: 'big' });
+    assert.equal(all.items.length, 4500);
+    assert.equal(all.items[4499]?.data?.i, '4499');
+    assert.equal(all.kind, 'ConfigMapList');
+  });
+
   test('a continue token older than the event log gets 410 Expired', async () => {
     await createNamespace('expire');
     for (let i = 0; i < 3; i++)
