@@ -70,10 +70,21 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
       await withRepository(opts, async (repository) => {
         const result = await backup(repository, { source, program: `cairn ${ctx.version}` });
         if (format !== 'text') {
-          printStructured({ id: result.id, ...result.snapshot, warnings: result.warnings }, format, ctx.out);
+          printStructured(
+            {
+              id: result.id,
+              ...result.snapshot,
+              warnings: result.warnings,
+              adoptedPacks: result.adoptedPacks,
+            },
+            format,
+            ctx.out,
+          );
         } else {
           const s = result.snapshot.summary;
           for (const w of result.warnings) ctx.err(`warning: ${w.path}: ${w.problem}\n`);
+          if (result.adoptedPacks > 0)
+            ctx.out(`Reused ${result.adoptedPacks} packs uploaded by an interrupted backup.\n`);
           ctx.out(
             `Snapshot ${result.id.slice(0, 8)} saved: ${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)} in ${s.seconds} s\n` +
               `  new: ${s.newBlobs} blobs, ${formatBytes(s.newBytes)} (${formatBytes(s.storedBytes)} stored in ${s.packs} packs)\n`,

@@ -34,6 +34,8 @@ export interface BackupResult {
   readonly id: string;
   readonly snapshot: Snapshot;
   readonly warnings: BackupWarning[];
+  /** Packs left unindexed by an interrupted backup that this one reused and indexed. */
+  readonly adoptedPacks: number;
 }
 
 interface Counters {
@@ -67,6 +69,9 @@ export async function backup(repo: Repository, input: BackupInput): Promise<Back
     );
   }
   await repo.loadIndex();
+  // Packs a killed backup uploaded are reused, not uploaded again; the index written below adopts them.
+  const adopted = await repo.findUnindexedPacks();
+  for (const pack of adopted) repo.addToIndex(pack.id, pack.blobs);
   const writer = repo.writer(input.writer);
   const walk = new SourceWalk(repo, writer, new Limiter(input.filesInFlight ?? 8));
   let tree: string;
@@ -87,7 +92,7 @@ export async function backup(repo: Repository, input: BackupInput): Promise<Back
   }
   const packs = await writer.flush();
   for (const pack of packs) repo.addToIndex(pack.id, pack.blobs);
-  if (packs.length > 0) await repo.writeIndex(packs);
+  if (packs.length + adopted.length > 0) await repo.writeIndex([...adopted, ...packs]);
   const c = walk.counters;
   const snapshot: Snapshot = {
     version: 1,
@@ -110,7 +115,7 @@ export async function backup(repo: Repository, input: BackupInput): Promise<Back
     },
   };
   const id = await saveSnapshot(repo, snapshot);
-  return { id, snapshot, warnings: walk.warnings };
+  return { id, snapshot, warnings: walk.warnings, adoptedPacks: adopted.length };
 }
 
 function metadataOf(st: BigIntStats): Pick<TreeEntry, 'mode' | 'uid' | 'gid' | 'mtimeNs'> {

@@ -44,6 +44,7 @@ import {
   PackBufferPool,
   PackBuilder,
   type PackedBlob,
+  readPackHeader,
 } from './pack.ts';
 
 const zstdCompress = promisify(zlib.zstdCompress);
@@ -277,6 +278,42 @@ export class Repository {
     } catch (err) {
       return `it does not parse (${messageOf(err)})`;
     }
+  }
+
+  /**
+   * Packs in storage that no index lists — left by a backup that was killed
+   * or failed after uploading them — with their blobs, read from their
+   * (authenticated) headers. Packs whose header does not open or does not
+   * match their size are left alone (`check` reports them).
+   */
+  async findUnindexedPacks(): Promise<Array<{ id: string; blobs: PackedBlob[] }>> {
+    const indexed = new Set<string>();
+    for (const entry of this.#index.values()) indexed.add(entry.pack);
+    const candidates: Array<{ id: string; key: string; size: number }> = [];
+    for await (const info of this.store.list(repositoryLayout.dataPrefix())) {
+      const id = idOfKey(info.key);
+      if (id !== undefined && !indexed.has(id) && info.key === repositoryLayout.pack(id)) {
+        candidates.push({ id, key: info.key, size: info.size });
+      }
+    }
+    const found: Array<{ id: string; blobs: PackedBlob[] }> = [];
+    const limiter = new Limiter(8);
+    await Promise.all(
+      candidates.map((pack) =>
+        limiter.run(async () => {
+          if (pack.size < 4) return;
+          const trailer = await this.store.get(pack.key, { offset: pack.size - 4, length: 4 });
+          const sealedLength = trailer.readUInt32LE(0);
+          if (sealedLength + 4 > pack.size) return;
+          const tail = await this.store.get(pack.key, { offset: pack.size - 4 - sealedLength });
+          const blobs = readPackHeader(tail, this.#keys.encryptionKey);
+          if (blobs === undefined) return;
+          const described = blobs.reduce((n, b) => n + b.length, 0) + headerOverhead(blobs.length);
+          if (described === pack.size) found.push({ id: pack.id, blobs });
+        }),
+      ),
+    );
+    return found;
   }
 
   addToIndex(pack: string, blobs: readonly PackedBlob[]): void {

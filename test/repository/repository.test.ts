@@ -268,7 +268,7 @@ for (const backend of backends) {
       assert.match(check.stdout, /No errors found/);
     });
 
-    it('survives kill -9 mid-backup: no snapshot from it, the next backup completes, check is clean', async () => {
+    it('survives kill -9 mid-backup: no snapshot from it, the next backup reuses its packs, check is clean', async () => {
       const killSource = path.join(work, 'kill-source');
       const { mkdir } = await import('node:fs/promises');
       await mkdir(killSource, { recursive: true });
@@ -320,7 +320,10 @@ for (const backend of backends) {
       const check = ok(await cairn('repo', 'check'));
       assert.match(check.stdout, /warn\s+pack [0-9a-f]{64} is in no index/);
       assert.match(check.stdout, /No errors found/);
-      ok(await cairn('repo', 'backup', killSource));
+      const again = JSON.parse(ok(await cairn('repo', 'backup', killSource, '-o', 'json')).stdout);
+      assert.ok(again.adoptedPacks >= 1, 'the packs of the killed backup are reused');
+      assert.ok(again.summary.newBytes < 36 * 1024 * 1024, `uploaded ${again.summary.newBytes} bytes again`);
+      assert.doesNotMatch(ok(await cairn('repo', 'check')).stdout, /in no index/);
       const target = path.join(work, 'restore-after-kill');
       ok(await cairn('repo', 'restore', 'latest', target));
       assertSameTree(await describeTree(killSource), await describeTree(target));
