@@ -3,6 +3,9 @@ import { statusObject } from '../api-error.ts';
 import type { ObjectFilter } from '../list-query.ts';
 import type { StoredObject, StoreEvent, WatchEventType } from '../store/object-store.ts';
 
+/** Unread bytes a watcher may accumulate before the server ends its watch. */
+const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+
 /** What one watch request asks for. */
 export interface WatchSpec {
   typeKey: string;
@@ -44,7 +47,11 @@ export function serveWatch(res: ServerResponse, source: WatchSource, spec: Watch
   let ended = false;
   const timers: NodeJS.Timeout[] = [];
   const send = (type: WatchEventType | 'BOOKMARK' | 'ERROR', objectJson: string) => {
-    if (!ended) res.write(`{"type":"${type}","object":${objectJson}}\n`);
+    if (ended) return;
+    res.write(`{"type":"${type}","object":${objectJson}}\n`);
+    // A watcher that does not read is cut off (as kube-apiserver does when its
+    // buffer fills); the client re-lists or re-watches from its last revision.
+    if (res.writableLength > MAX_UNREAD_BYTES) end();
   };
   const relevant = (e: StoreEvent) =>
     e.typeKey === spec.typeKey && (spec.namespace === undefined || e.namespace === spec.namespace);
