@@ -42,10 +42,10 @@ export async function saveSnapshot(input: SaveSnapshotInput): Promise<EtcdSnapsh
   let failure: CairnError | undefined;
   let digest: SnapshotDigest | undefined;
   async function* blobs(): AsyncGenerator<Buffer> {
-    for await (const chunk of client.snapshot(input.signal)) {
-      hasher.update(chunk.blob);
+    for await (const blob of client.snapshot(input.signal)) {
+      hasher.update(blob);
       input.onProgress?.(hasher.size);
-      yield chunk.blob;
+      yield blob;
     }
   }
   async function* body(): AsyncGenerator<Buffer> {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -148,13 +148,23 @@ export async function makeTestCerts(dir: string): Promise<TestCerts> {
 }
 
 const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
+// A test runner or bench interrupted by a signal must not leave etcd running.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+  });
+}
 
 /** Starts an etcd and waits until it answers Status. */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<TestEtcd> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-etcd-'));
+  tempDirs.add(dir);
   const name = options.name ?? 'test';
   const clientPort = options.clientPort ?? (await freePort());
   const peerPort = options.peerPort ?? (await freePort());
@@ -257,6 +267,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<TestEtc
       await exitedPromise;
     }
     await rm(dir, { recursive: true, force: true });
+    tempDirs.delete(dir);
   };
 
   try {
