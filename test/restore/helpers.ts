@@ -377,3 +377,23 @@ export function must(object: KubeObject | undefined, what = 'object'): KubeObjec
   assert.ok(object !== undefined, `${what} exists`);
   return object;
 }
+
+/** Backs the cluster up with the real `cairn backup create` (in process); fails the test when it does not complete. */
+export async function backupCreate(
+  location: TestLocation,
+  cluster: TestCluster,
+  name: string,
+  ...flags: string[]
+): Promise<void> {
+  const run = await cairn(location, [
+    'backup',
+    'create',
+    name,
+    '--location',
+    location.url,
+    '--kubeconfig',
+    cluster.kubeconfig,
+    ...flags,
+  ]);
+  assert.equal(run.code, 0, `backup create ${name}: ${run.stdout}${run.stderr}`);
+}

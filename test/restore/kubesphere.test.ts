@@ -15,17 +15,16 @@ import {
 } from '../support/fixtures/kubesphere.ts';
 import {
   assertSameObject,
+  backupCreate,
   cairn,
   createAll,
   getLive,
   type KubeObject,
   must,
-  refsOf,
   s3Location,
   startCluster,
   type TestCluster,
   type TestLocation,
-  writeFixtureBackup,
 } from './helpers.ts';
 
 describe('restore of KubeSphere user data into an empty cluster (rgw)', () => {
@@ -38,7 +37,14 @@ describe('restore of KubeSphere user data into an empty cluster (rgw)', () => {
     [source, target] = await Promise.all([startCluster(), startCluster()]);
     location = await s3Location('restore-ks');
     original = await createAll(source, kubesphereUserData());
-    await writeFixtureBackup(location.store, 'ks-users', await refsOf(source, original));
+    // What a KubeSphere admin backs up: the three user-data types; the backup pulls their CRDs in.
+    await backupCreate(
+      location,
+      source,
+      'ks-users',
+      '--include-resources',
+      'users.iam.kubesphere.io,globalroles.iam.kubesphere.io,workspaceroles.iam.kubesphere.io',
+    );
   });
   after(async () => {
     await Promise.all([source?.stop(), target?.stop()]);

@@ -9,6 +9,7 @@ import { type RestoreItemResult, readRestoreRecord } from '../../src/restore/res
 import { sampleApp } from '../support/fixtures/sample-app.ts';
 import {
   assertSameObject,
+  backupCreate,
   cairn,
   createAll,
   fsLocation,
@@ -16,12 +17,10 @@ import {
   type KubeObject,
   must,
   objectPath,
-  refsOf,
   startCluster,
   type TestCluster,
   type TestLocation,
   uidOf,
-  writeFixtureBackup,
 } from './helpers.ts';
 
 const nameOf = (o: KubeObject | undefined) => (must(o).metadata as { name: string }).name;
@@ -37,7 +36,15 @@ describe('restore with mappings into another cluster, and over existing objects'
     source = await startCluster();
     location = await fsLocation();
     original = await createAll(source, sampleApp());
-    await writeFixtureBackup(location.store, 'shop', await refsOf(source, original));
+    await backupCreate(
+      location,
+      source,
+      'shop',
+      '--include-namespaces',
+      'shop,shop-data',
+      '--include-cluster-resources',
+      'true',
+    );
   });
   after(async () => {
     await source?.stop();

@@ -16,6 +16,7 @@ import { layout } from '../../src/catalog/layout.ts';
 import { itemPath } from '../../src/catalog/resource-archive.ts';
 import { certificateCrd, sampleApp } from '../support/fixtures/sample-app.ts';
 import {
+  backupCreate,
   cairn,
   createAll,
   deleteAndWait,
@@ -42,7 +43,8 @@ describe('restore refuses bad backups before applying anything', () => {
     location = await fsLocation();
     original = await createAll(cluster, sampleApp());
     refs = await refsOf(cluster, original);
-    await writeFixtureBackup(location.store, 'good', refs);
+    await backupCreate(location, cluster, 'good', '--include-namespaces', 'shop,shop-data');
+    await backupCreate(location, cluster, 'tampered', '--include-namespaces', 'shop,shop-data');
     // Everything the backups hold is gone from the cluster, so any write would show.
     await deleteAndWait(cluster, [
       ...original.filter((o) => o.kind === 'Namespace'),
@@ -80,7 +82,6 @@ describe('restore refuses bad backups before applying anything', () => {
   }
 
   it('a file whose SHA-256 differs from the manifest', async () => {
-    await writeFixtureBackup(location.store, 'tampered', refs);
     const file = join(location.url, layout.backupFile('tampered', BACKUP_FILES.resources));
     const bytes = await readFile(file);
     bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0xff; // same size, other content
