@@ -36,7 +36,13 @@ export async function* bodyChunks(
     const iterable: AsyncIterable<Uint8Array> = body;
     try {
       for await (const chunk of iterable) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+        // Views, never copies: a copy per chunk doubles memory traffic on the hot path.
+        const bytes =
+          typeof chunk === 'string'
+            ? Buffer.from(chunk)
+            : Buffer.isBuffer(chunk)
+              ? chunk
+              : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         seen += bytes.length;
         if (expectedLength !== undefined && seen > expectedLength) break;
         yield bytes;

@@ -104,7 +104,6 @@ export class FileSystemBlobStore implements BlobStore {
 
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<BlobInfo> {
     assertValidKey(key);
-    await this.#requireRoot();
     const target = this.#pathOf(key);
     const folder = path.dirname(target);
     const temp = `${target}${TEMP_FILE_MARKER}${randomBytes(6).toString('hex')}`;
@@ -247,15 +246,21 @@ export class FileSystemBlobStore implements BlobStore {
     }
   }
 
-  /** Opens the temp file exclusively, creating folders; retries when a concurrent delete pruned them. */
+  /**
+   * Opens the temp file exclusively. The folder usually exists, so the happy
+   * path is one `open`; on ENOENT the root is checked first (a missing root —
+   * an unmounted share — must fail, never be recreated by `mkdir -p`), then
+   * the folders are created. Retries when a concurrent delete pruned them.
+   */
   async #createTemp(folder: string, temp: string): Promise<FileHandle> {
     for (let attempt = 1; ; attempt++) {
-      await mkdir(folder, { recursive: true });
       try {
         return await open(temp, 'wx', 0o600);
       } catch (err) {
         if (errnoOf(err) !== 'ENOENT' || attempt >= 5) throw err;
       }
+      await this.#requireRoot();
+      await mkdir(folder, { recursive: true });
     }
   }
 
