@@ -78,9 +78,21 @@ export class Cluster {
 
   readonly #gc: GarbageCollector;
 
-  constructor(registry: ResourceRegistry, store: ObjectStore) {
+  #compactionTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param compactionIntervalMs how often list continue tokens older than the
+   *   previous tick expire (kube-apiserver compacts etcd every 5 minutes)
+   */
+  constructor(registry: ResourceRegistry, store: ObjectStore, compactionIntervalMs = 5 * 60_000) {
     this.registry = registry;
     this.store = store;
+    let mark = store.revision;
+    this.#compactionTimer = setInterval(() => {
+      store.compactListsBefore(mark);
+      mark = store.revision;
+    }, compactionIntervalMs);
+    this.#compactionTimer.unref();
     this.#gc = new GarbageCollector(
       store,
       (typeKey, stored) => this.#deleteStored(typeKey, stored, false),
@@ -126,6 +138,7 @@ export class Cluster {
 
   close(): void {
     this.#closed = true;
+    clearInterval(this.#compactionTimer);
     for (const t of this.#cleanupTimers) clearTimeout(t);
     this.#cleanupTimers.clear();
   }
@@ -153,7 +166,7 @@ export class Cluster {
     let rv = this.store.revision;
     let after: string | undefined;
     if (opts.continueToken) {
-      const pos = decodeContinue(opts.continueToken, this.store.compactedRevision);
+      const pos = decodeContinue(opts.continueToken, this.store.listCompactedRevision);
       rv = pos.rv;
       after = pos.after;
     }

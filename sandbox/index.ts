@@ -26,6 +26,11 @@ export interface SandboxOptions {
   log?: (line: string) => void;
   /** How many events the watch log keeps (default 20000); older resourceVersions get 410. */
   eventLogSize?: number;
+  /**
+   * List continue tokens expire after one to two of these intervals (default
+   * 5 minutes, kube-apiserver's etcd compaction interval).
+   */
+  compactionIntervalMs?: number;
   /** Interval of watch BOOKMARK events when a client allows them (default 10 s). */
   bookmarkIntervalMs?: number;
 }
@@ -77,7 +82,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     await store.close();
     throw new SandboxOptionError((e as Error).message);
   }
-  const cluster = new Cluster(registry, store);
+  const cluster = new Cluster(registry, store, options.compactionIntervalMs);
   cluster.bootstrap();
   await store.flush();
   const api = new ApiServer(cluster, {

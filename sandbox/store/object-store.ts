@@ -107,6 +107,7 @@ export class ObjectStore {
   #revision = 0;
   #log: StoreEvent[] = [];
   #compacted = 0;
+  #listCompacted = 0;
   #logSize: number;
   #listeners = new Set<(e: StoreEvent) => void>();
   #persistence: Persistence | undefined;
@@ -137,6 +138,7 @@ export class ObjectStore {
     }
     if (revision > this.#revision) this.#revision = revision;
     this.#compacted = this.#revision;
+    this.#listCompacted = this.#revision;
     await this.#persistence.loaded(this.#snapshot());
   }
 
@@ -156,6 +158,21 @@ export class ObjectStore {
   /** Revisions at or below this are gone from the event log (410 Gone). */
   get compactedRevision(): number {
     return this.#compacted;
+  }
+
+  /**
+   * Continue tokens of lists at revisions below this are too old (410). Unlike
+   * watch history (bounded by the event log) this moves only on compaction
+   * ticks, like etcd's periodic compaction behind a real API server, so heavy
+   * write traffic does not expire the tokens of a paginated list in seconds.
+   */
+  get listCompactedRevision(): number {
+    return this.#listCompacted;
+  }
+
+  /** Expires continue tokens of lists older than `rv` (a compaction tick). */
+  compactListsBefore(rv: number): void {
+    if (rv > this.#listCompacted) this.#listCompacted = Math.min(rv, this.#revision);
   }
 
   get(typeKey: string, namespace: string, name: string): StoredObject | undefined {
@@ -244,6 +261,7 @@ export class ObjectStore {
   compact(): void {
     this.#log = [];
     this.#compacted = this.#revision;
+    this.#listCompacted = this.#revision;
   }
 
   async close(): Promise<void> {

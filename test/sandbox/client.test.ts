@@ -442,6 +442,39 @@ describe('list', () => {
     assert.ok(notNs.items.every((c) => c.metadata?.namespace !== 'paging'));
   });
 
+  test('continue tokens outlive a busy event log and expire on compaction ticks', async () => {
+    const busy = await startSandbox({ eventLogSize: 10, compactionIntervalMs: 150 });
+    try {
+      const post = (name: string) =>
+        fetch(`${busy.url}/api/v1/namespaces/default/configmaps`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ metadata: { name } }),
+        });
+      for (let i = 0; i < 5; i++) await post(`early-${i}`);
+      const first = (await (
+        await fetch(`${busy.url}/api/v1/namespaces/default/configmaps?limit=2`)
+      ).json()) as {
+        metadata: { continue: string; resourceVersion: string };
+      };
+      const token = encodeURIComponent(first.metadata.continue);
+      for (let i = 0; i < 40; i++) await post(`later-${i}`);
+      const watch = await fetch(
+        `${busy.url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${first.metadata.resourceVersion}`,
+      );
+      const watchText = await watch.text();
+      assert.match(watchText, /"code":410/, 'the watch history is gone...');
+      const next = await fetch(`${busy.url}/api/v1/namespaces/default/configmaps?limit=2&continue=${token}`);
+      assert.equal(next.status, 200, '...but the list can still be continued');
+      await new Promise((r) => setTimeout(r, 500));
+      const late = await fetch(`${busy.url}/api/v1/namespaces/default/configmaps?limit=2&continue=${token}`);
+      assert.equal(late.status, 410);
+      assert.equal(((await late.json()) as { reason: string }).reason, 'Expired');
+    } finally {
+      await busy.stop();
+    }
+  });
+
   test('an unpaginated list larger than one write batch is streamed whole', async () => {
     await createNamespace('big');
     const type = sandbox.cluster.registry.get('', 'v1', 'configmaps');
