@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +14,22 @@ let dir: string;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'cairn-sandbox-cmd-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+const children: ChildProcess[] = [];
+after(async () => {
+  // Even when an assertion failed half-way, no sandbox process outlives the test.
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) {
+      const gone = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      await gone;
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function start(args: string[]) {
   const child = spawn(process.execPath, [MAIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {

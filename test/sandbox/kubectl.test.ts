@@ -429,7 +429,7 @@ describe('kubectl against the sandbox', { concurrency: false }, () => {
     assert.equal((await json(['get', 'gadget', 'g2', '-n', 'shop'])).spec.size, 2);
   });
 
-  test('get --watch streams changes until the request timeout', async () => {
+  test('get --watch streams changes until the request timeout', async (t) => {
     const child = spawn(KUBECTL, [
       '--kubeconfig',
       sandbox.kubeconfig,
@@ -446,6 +446,9 @@ describe('kubectl against the sandbox', { concurrency: false }, () => {
       out += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
     const deadline = Date.now() + 10_000;
     while (!/ADDED\s+web-config/.test(out) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
