@@ -5,6 +5,7 @@ import { CairnError } from '../errors/cairn-error.ts';
 import { backup } from '../repository/backup.ts';
 import { checkRepository } from '../repository/check.ts';
 import { repositoryError } from '../repository/errors.ts';
+import { listKeyFiles, removeKeyFile } from '../repository/key-file.ts';
 import { initRepository, Repository } from '../repository/repository.ts';
 import { restore } from '../repository/restore.ts';
 import { listSnapshots, resolveSnapshot, walkTree } from '../repository/snapshot.ts';
@@ -21,7 +22,7 @@ interface CommonOptions {
   output: string;
 }
 
-/** `cairn repo init|backup|restore|snapshots|ls|check`. */
+/** `cairn repo init|backup|restore|snapshots|ls|check|key list|add|passwd|remove`. */
 export function registerRepoCommands(program: Command, ctx: CliContext): void {
   const repo = program
     .command('repo')
@@ -172,6 +173,8 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
       });
     });
 
+  registerKeyCommands(repo, ctx, common);
+
   common(repo.command('check'))
     .option('--read-data', 'also read and decrypt every blob of every pack')
     .description('verify index, packs and snapshots; with --read-data, every byte')
@@ -182,6 +185,73 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
         if (format !== 'text') printStructured(report, format, ctx.out);
         else printCheck(report, ctx);
         if (!report.healthy) ctx.setExitCode(1);
+      });
+    });
+}
+
+function registerKeyCommands(repo: Command, ctx: CliContext, common: (cmd: Command) => Command): void {
+  const key = repo
+    .command('key')
+    .description('passwords of a repository (each a key file wrapping the master key)');
+  const fresh = (cmd: Command): Command =>
+    common(cmd).option(
+      '--new-password-file <path>',
+      'read the new password from this file (else CAIRN_NEW_PASSWORD, else a prompt)',
+    );
+
+  common(key.command('list'))
+    .description('list the key files; * marks the one this password opens')
+    .action(async (opts: CommonOptions) => {
+      const format = parseOutputFormat(opts.output);
+      await withRepository(opts, async (repository) => {
+        const keys = (await listKeyFiles(repository.store)).map((k) => ({
+          ...k,
+          current: k.id === repository.keyId,
+        }));
+        if (format !== 'text') return printStructured(keys, format, ctx.out);
+        ctx.out(`  ${'ID'.padEnd(10)}${'CREATED'.padEnd(26)}${'USER@HOST'.padEnd(28)}KDF\n`);
+        for (const k of keys) {
+          ctx.out(
+            `${k.current ? '*' : ' '} ${k.id.slice(0, 8).padEnd(10)}${k.createdAt.padEnd(26)}${`${k.username}@${k.hostname}`.padEnd(28)}${k.kdf}\n`,
+          );
+        }
+      });
+    });
+
+  fresh(key.command('add'))
+    .description('add a password')
+    .action(async (opts: CommonOptions & { newPasswordFile?: string }) => {
+      await withRepository(opts, async (repository) => {
+        const password = await readPassword(
+          { passwordFile: opts.newPasswordFile },
+          { confirm: true, fresh: true },
+        );
+        const id = await repository.addKey(password);
+        ctx.out(`Added key ${id.slice(0, 8)}.\n`);
+      });
+    });
+
+  fresh(key.command('passwd'))
+    .description('change the password in use (adds the new key file, then removes the old one)')
+    .action(async (opts: CommonOptions & { newPasswordFile?: string }) => {
+      await withRepository(opts, async (repository) => {
+        const password = await readPassword(
+          { passwordFile: opts.newPasswordFile },
+          { confirm: true, fresh: true },
+        );
+        const old = repository.keyId;
+        const id = await repository.changePassword(password);
+        ctx.out(`Replaced key ${old.slice(0, 8)} with ${id.slice(0, 8)}.\n`);
+      });
+    });
+
+  common(key.command('remove'))
+    .argument('<id>', 'key id or a unique prefix (from `cairn repo key list`)')
+    .description('remove a password (never the one in use)')
+    .action(async (id: string, opts: CommonOptions) => {
+      await withRepository(opts, async (repository) => {
+        await removeKeyFile(repository.store, { id, currentKeyId: repository.keyId });
+        ctx.out(`Removed key ${id}.\n`);
       });
     });
 }
@@ -225,8 +295,11 @@ async function withRepository(opts: CommonOptions, use: (repo: Repository) => Pr
  */
 async function readPassword(
   opts: { passwordFile?: string },
-  { confirm }: { confirm: boolean },
+  { confirm, fresh = false }: { confirm: boolean; fresh?: boolean },
 ): Promise<string> {
+  const envName = fresh ? 'CAIRN_NEW_PASSWORD' : 'CAIRN_PASSWORD';
+  const flag = fresh ? '--new-password-file' : '--password-file';
+  const label = fresh ? 'new repository password' : 'repository password';
   if (opts.passwordFile !== undefined) {
     let text: string;
     try {
@@ -245,17 +318,17 @@ async function readPassword(
     if (password.length === 0) throw emptyPassword();
     return password;
   }
-  const env = process.env.CAIRN_PASSWORD;
+  const env = process.env[envName];
   if (env !== undefined) {
     if (env.length === 0) throw emptyPassword();
     return env;
   }
   if (!process.stdin.isTTY) {
-    throw repositoryError('REPOSITORY_PASSWORD_MISSING', 'no repository password given', {
-      hint: 'Set CAIRN_PASSWORD, pass --password-file PATH, or run in a terminal to be prompted.',
+    throw repositoryError('REPOSITORY_PASSWORD_MISSING', `no ${label} given`, {
+      hint: `Set ${envName}, pass ${flag} PATH, or run in a terminal to be prompted.`,
     });
   }
-  const password = await prompt('Repository password: ');
+  const password = await prompt(fresh ? 'New repository password: ' : 'Repository password: ');
   if (password.length === 0) throw emptyPassword();
   if (confirm && (await prompt('Repeat the password: ')) !== password) {
     throw repositoryError('REPOSITORY_PASSWORD_MISSING', 'the two passwords differ', {

@@ -110,3 +110,63 @@ function safeUsername(): string {
     return '';
   }
 }
+
+/** A key file as listed: its id and the readable part of its content (never the wrapped key). */
+export interface KeyInfo {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly hostname: string;
+  readonly username: string;
+  readonly kdf: string;
+}
+
+/** Every key file of the repository (ones that do not parse are listed with empty fields). */
+export async function listKeyFiles(store: BlobStore): Promise<KeyInfo[]> {
+  const out: KeyInfo[] = [];
+  for await (const info of store.list(repositoryLayout.keysPrefix())) {
+    const id = idOfKey(info.key);
+    if (id === undefined) continue;
+    try {
+      const file = JSON.parse((await store.get(info.key)).toString('utf8')) as KeyFile;
+      out.push({
+        id,
+        createdAt: file.createdAt,
+        hostname: file.hostname,
+        username: file.username,
+        kdf: `scrypt N=${file.kdf.N} r=${file.kdf.r} p=${file.kdf.p}`,
+      });
+    } catch {
+      out.push({ id, createdAt: '', hostname: '', username: '', kdf: 'unreadable' });
+    }
+  }
+  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+/**
+ * Removes a key file. Refuses the key the current password opened (remove it
+ * with another password, or use `passwd`) and the last key (that would lock
+ * everyone out for good).
+ */
+export async function removeKeyFile(
+  store: BlobStore,
+  input: { id: string; currentKeyId: string },
+): Promise<void> {
+  const keys = await listKeyFiles(store);
+  const matches = keys.filter((k) => k.id.startsWith(input.id));
+  const only = matches[0];
+  if (only === undefined || matches.length > 1 || input.id.length < 4) {
+    throw repositoryError('REPOSITORY_KEY_NOT_FOUND', `no single key file matches "${input.id}"`, {
+      hint: 'List the keys with `cairn repo key list`; give at least 8 hex digits of the id.',
+    });
+  }
+  if (only.id === input.currentKeyId) {
+    throw repositoryError(
+      'REPOSITORY_KEY_IN_USE',
+      `key ${only.id.slice(0, 8)} is the one this password opens`,
+      {
+        hint: 'Open the repository with another password to remove it, or change this password with `cairn repo key passwd`. Nothing was removed.',
+      },
+    );
+  }
+  await store.delete(repositoryLayout.key(only.id));
+}

@@ -12,6 +12,7 @@ import { backup } from './backup.ts';
 import { checkRepository } from './check.ts';
 import { open, seal } from './crypto.ts';
 import { repositoryLayout } from './format.ts';
+import { listKeyFiles, removeKeyFile } from './key-file.ts';
 import { PackBuilder, readPackHeader } from './pack.ts';
 import { INCOMPRESSIBLE_BITS_PER_BYTE, initRepository, Repository, sampleEntropy } from './repository.ts';
 import { restore } from './restore.ts';
@@ -119,6 +120,27 @@ describe('repository on a memory store', () => {
       return true;
     });
     assert.deepEqual(await keys(store), before);
+
+    // A password change replaces the key in use; the last or current key cannot be removed.
+    const second = await Repository.open(store, 'second');
+    await second.changePassword('changed', FAST.scrypt);
+    await assert.rejects(Repository.open(store, 'second'), (err) =>
+      isCairnError(err, 'REPOSITORY_WRONG_PASSWORD'),
+    );
+    const changed = await Repository.open(store, 'changed');
+    assert.equal(changed.keyId, second.keyId);
+    await assert.rejects(removeKeyFile(store, { id: changed.keyId, currentKeyId: changed.keyId }), (err) =>
+      isCairnError(err, 'REPOSITORY_KEY_IN_USE'),
+    );
+    await removeKeyFile(store, { id: repo.keyId.slice(0, 8), currentKeyId: changed.keyId });
+    assert.equal((await listKeyFiles(store)).length, 1);
+    await assert.rejects(Repository.open(store, 'pw'), (err) =>
+      isCairnError(err, 'REPOSITORY_WRONG_PASSWORD'),
+    );
+    await assert.rejects(removeKeyFile(store, { id: 'ffff', currentKeyId: changed.keyId }), (err) =>
+      isCairnError(err, 'REPOSITORY_KEY_NOT_FOUND'),
+    );
+
     await assert.rejects(Repository.open(new MemoryBlobStore(), 'pw'), (err) =>
       isCairnError(err, 'REPOSITORY_NOT_INITIALIZED'),
     );

@@ -190,7 +190,8 @@ export async function readConfig(store: BlobStore): Promise<RepositoryConfig> {
 export class Repository {
   readonly store: BlobStore;
   readonly config: RepositoryConfig;
-  readonly keyId: string;
+  /** The key file the password opened (changes with {@link changePassword}). */
+  keyId: string;
   readonly chunker: Chunker;
   readonly #keys: MasterKey;
   readonly #index = new Map<string, IndexEntry>();
@@ -221,6 +222,18 @@ export class Repository {
       now: new Date(),
       ...(scrypt === undefined ? {} : { scrypt }),
     });
+  }
+
+  /**
+   * Changes the password of the key in use: writes a key file for the new
+   * password first, then removes the old one (a crash in between leaves both
+   * passwords working, never none). Returns the new key's id.
+   */
+  async changePassword(password: string, scrypt?: ScryptParams): Promise<string> {
+    const id = await this.addKey(password, scrypt);
+    await this.store.delete(repositoryLayout.key(this.keyId));
+    this.keyId = id;
+    return id;
   }
 
   blobId(plaintext: Uint8Array): string {

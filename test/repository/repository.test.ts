@@ -384,5 +384,24 @@ for (const backend of backends) {
       );
       await lstat(path.join(target, 'empty-dir'));
     });
+
+    it('adds, lists, changes and refuses to remove the password in use', async () => {
+      const as =
+        (password: string, extra: NodeJS.ProcessEnv = {}) =>
+        (...args: string[]) =>
+          runCairn([...args, '--location', url], { ...env, CAIRN_PASSWORD: password, ...extra });
+      ok(await as(PASSWORD, { CAIRN_NEW_PASSWORD: 'second password' })('repo', 'key', 'add'));
+      const keys = JSON.parse(ok(await as('second password')('repo', 'key', 'list', '-o', 'json')).stdout);
+      assert.equal(keys.length, 2);
+      const second = keys.find((k: { current: boolean }) => k.current);
+      assert.ok(second);
+      const inUse = await as('second password')('repo', 'key', 'remove', second.id.slice(0, 8));
+      assert.equal(inUse.code, 1);
+      assert.match(inUse.stderr, /is the one this password opens/);
+      ok(await as('second password', { CAIRN_NEW_PASSWORD: 'third password' })('repo', 'key', 'passwd'));
+      assert.equal((await as('second password')('repo', 'snapshots')).code, 1, 'the old password is gone');
+      ok(await as('third password')('repo', 'snapshots'));
+      ok(await as(PASSWORD)('repo', 'snapshots'));
+    });
   });
 }
