@@ -338,8 +338,8 @@ export class EtcdClient {
   }
 
   /**
-   * Maintenance.Snapshot as a stream of byte views (the bbolt file followed by
-   * its 32-byte SHA-256), with flow control: etcd sends more only as the
+   * Maintenance.Snapshot as a stream of ~1 MiB buffers (the bbolt file
+   * followed by its 32-byte SHA-256), with flow control: etcd sends more only as the
    * consumer pulls. Same endpoint, TLS material and token as the other calls.
    */
   async *snapshot(signal?: AbortSignal): AsyncGenerator<Buffer> {

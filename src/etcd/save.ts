@@ -10,7 +10,7 @@ import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { compactUtc, type EtcdSnapshotManifest, SNAPSHOT_FILE } from './catalog.ts';
 import type { EtcdClient } from './client.ts';
-import { coalesce, type SnapshotDigest, SnapshotHasher, snapshotProblem } from './snapshot-format.ts';
+import { type SnapshotDigest, SnapshotHasher, snapshotProblem } from './snapshot-format.ts';
 import { requireClusterSpec, requireLocation } from './spec.ts';
 
 export interface SaveSnapshotInput {
@@ -52,7 +52,7 @@ export async function saveSnapshot(input: SaveSnapshotInput): Promise<EtcdSnapsh
     // The last buffer is held back until the trailer is checked: a bad or
     // truncated stream fails the put, and a failed put leaves nothing visible.
     let held: Buffer | undefined;
-    for await (const buffer of coalesce(blobs())) {
+    for await (const buffer of blobs()) {
       if (held !== undefined) yield held;
       held = buffer;
     }

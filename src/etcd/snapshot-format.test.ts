@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { coalesce, SnapshotHasher, snapshotProblem } from './snapshot-format.ts';
+import { SnapshotHasher, snapshotProblem } from './snapshot-format.ts';
 
 function snapshotBytes(dbBytes: number): Buffer {
   const db = randomBytes(dbBytes);
@@ -51,18 +51,5 @@ describe('SnapshotHasher', () => {
     assert.match(snapshotProblem(digestInChunks(bytes.subarray(0, 40), [4096])) ?? '', /too short/);
     const hasher = new SnapshotHasher();
     assert.match(snapshotProblem(hasher.digest()) ?? '', /too short/);
-  });
-});
-
-describe('coalesce', () => {
-  it('re-chunks without losing or reordering bytes', async () => {
-    const data = randomBytes(300_000);
-    async function* pieces() {
-      for (let i = 0; i < data.length; i += 7_777) yield data.subarray(i, i + 7_777);
-    }
-    const out: Buffer[] = [];
-    for await (const b of coalesce(pieces(), 65_536)) out.push(Buffer.from(b));
-    assert.ok(out.slice(0, -1).every((b) => b.length === 65_536));
-    assert.ok(Buffer.concat(out).equals(data));
   });
 });

@@ -101,27 +101,3 @@ export function assertWellFormed(digest: SnapshotDigest, what: string): void {
     });
   }
 }
-
-/**
- * Re-chunks a stream of small buffers into ~`size`-byte buffers (fewer writes
- * and multipart bookkeeping downstream), copying each byte once.
- */
-export async function* coalesce(source: AsyncIterable<Buffer>, size = 1024 * 1024): AsyncGenerator<Buffer> {
-  let buffer = Buffer.allocUnsafe(size);
-  let used = 0;
-  for await (const chunk of source) {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = Math.min(size - used, chunk.length - offset);
-      chunk.copy(buffer, used, offset, offset + n);
-      used += n;
-      offset += n;
-      if (used === size) {
-        yield buffer;
-        buffer = Buffer.allocUnsafe(size);
-        used = 0;
-      }
-    }
-  }
-  if (used > 0) yield buffer.subarray(0, used);
-}
