@@ -67,6 +67,7 @@ import {
   type RestoreSummary,
 } from './results.ts';
 import { fetchVerifiedBackup, requireBackupManifest } from './source.ts';
+import { ObjectSpill, type SpillRef } from './spill.ts';
 
 export interface RestoreInput {
   readonly connection: ClusterConnection;
@@ -100,10 +101,8 @@ interface PlannedItem {
   readonly name: string;
   readonly oldUid: string | undefined;
   readonly owners: OwnerReference[];
-  /** Original `.status`, when it is to be restored. */
-  readonly statusJson: string | undefined;
-  /** The prepared object, as JSON text (compact in memory). */
-  readonly json: string;
+  /** The prepared object (and the original `.status` when it is restored): spilled, or inline for the few made here. */
+  readonly body: SpillRef | PlannedBody;
   tier: number;
   result?: RestoreItemResult;
   /** The live uid after the restore (created, updated or found identical). */
@@ -113,6 +112,13 @@ interface PlannedItem {
   keptOwners?: OwnerReference[];
 }
 
+/** What a planned object's body holds. */
+interface PlannedBody {
+  readonly object: KubeObject;
+  /** Original `.status`, when it is to be restored. */
+  readonly status?: unknown;
+}
+
 interface LiveOwner {
   readonly uid: string;
 }
@@ -120,6 +126,13 @@ interface LiveOwner {
 function kubeMessage(err: unknown): string {
   if (err instanceof KubeApiError) return err.kubeStatus?.message ?? err.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The live object is on its way out (deletion pending, or a namespace terminating). */
+function terminating(item: { gr: string }, live: KubeObject): boolean {
+  if ((live.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp !== undefined)
+    return true;
+  return item.gr === 'namespaces' && (live.status as { phase?: string } | undefined)?.phase === 'Terminating';
 }
 
 function crdOf(item: { group: string; resource: string }): string {
@@ -150,6 +163,26 @@ function typesFromManifest(manifest: BackupManifest, known: readonly ResourceTyp
   return out;
 }
 
+/** One object's apply: what to compare with, what to send, and the step reached (for the failure's action). */
+interface ApplyWork {
+  readonly desired: KubeObject;
+  readonly toCreate: KubeObject;
+  readonly status: unknown;
+  readonly notes: string[];
+  readonly step: { action: RestoreAction };
+}
+
+const NO_OWNERS: OwnerReference[] = [];
+const interned = new Map<string, string>();
+
+/** One copy of each of the few distinct type/namespace strings, however many objects share them. */
+function intern(value: string): string {
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  if (interned.size < 100_000) interned.set(value, value);
+  return value;
+}
+
 /** Runs a restore (or, with `dryRun`, plans it); throws only for hard stops before anything was applied. */
 export async function runRestore(input: RestoreInput): Promise<RestoreOutput> {
   const { connection, store, options } = input;
@@ -161,51 +194,69 @@ export async function runRestore(input: RestoreInput): Promise<RestoreOutput> {
     const verified = await fetchVerifiedBackup(store, manifest, tempDir);
     progress(`backup ${manifest.name}: ${Object.keys(manifest.files).length} files verified (size, SHA-256)`);
     const discovery = await discoverResources(connection);
-    const plan = await buildPlan({
-      connection,
-      manifest,
-      archiveFile: verified.resourcesFile,
-      options,
-      types: discovery.types,
-    });
-    const executor = new PlanExecutor(connection, options, plan, discovery.types, progress);
-    await executor.run();
-    const items = [...plan.results, ...plan.items.flatMap((i) => (i.result ? [i.result] : []))].sort(
-      compareResults,
-    );
-    const { totals, perResource } = countOutcomes(items);
-    const completedAt = new Date();
-    const summary: RestoreSummary = {
-      apiVersion: 'cairn.dev/v1alpha1',
-      kind: 'RestoreSummary',
-      formatVersion: 1,
-      name: input.restoreName,
-      backup: manifest.name,
-      phase: totals.failed > 0 ? 'PartiallyFailed' : 'Completed',
-      dryRun: options.dryRun,
-      cluster: { server: connection.server, context: connection.contextName },
-      startedAt: startedAt.toISOString(),
-      completedAt: completedAt.toISOString(),
-      durationMs: completedAt.getTime() - startedAt.getTime(),
-      options: {
-        includeNamespaces: options.includeNamespaces,
-        excludeNamespaces: options.excludeNamespaces,
-        includeResources: options.includeResources,
-        excludeResources: options.excludeResources,
-        labelSelector: options.labelSelector,
-        namespaceMapping: options.namespaceMapping,
-        storageClassMapping: options.storageClassMapping,
-        existingResourcePolicy: options.existingResourcePolicy,
-        restoreStatus: options.restoreStatus,
-      },
-      totals,
-      perResource,
-      notRestored: plan.notRestored,
-    };
-    return { summary, items };
+    const spill = await ObjectSpill.create(join(tempDir, 'plan.json'));
+    try {
+      const plan = await buildPlan({
+        connection,
+        manifest,
+        archiveFile: verified.resourcesFile,
+        options,
+        types: discovery.types,
+        spill,
+      });
+      await spill.flush();
+      const executor = new PlanExecutor(connection, options, plan, discovery.types, progress, spill);
+      await executor.run();
+      return finishRestore(input, manifest, plan, startedAt);
+    } finally {
+      await spill.close();
+    }
   } finally {
     await rm(tempDir, { recursive: true, force: true });
   }
+}
+
+/** The results sorted and counted, and the summary. */
+function finishRestore(
+  input: RestoreInput,
+  manifest: BackupManifest,
+  plan: Plan,
+  startedAt: Date,
+): RestoreOutput {
+  const { connection, options } = input;
+  const items = [...plan.results, ...plan.items.flatMap((i) => (i.result ? [i.result] : []))].sort(
+    compareResults,
+  );
+  const { totals, perResource } = countOutcomes(items);
+  const completedAt = new Date();
+  const summary: RestoreSummary = {
+    apiVersion: 'cairn.dev/v1alpha1',
+    kind: 'RestoreSummary',
+    formatVersion: 1,
+    name: input.restoreName,
+    backup: manifest.name,
+    phase: totals.failed > 0 ? 'PartiallyFailed' : 'Completed',
+    dryRun: options.dryRun,
+    cluster: { server: connection.server, context: connection.contextName },
+    startedAt: startedAt.toISOString(),
+    completedAt: completedAt.toISOString(),
+    durationMs: completedAt.getTime() - startedAt.getTime(),
+    options: {
+      includeNamespaces: options.includeNamespaces,
+      excludeNamespaces: options.excludeNamespaces,
+      includeResources: options.includeResources,
+      excludeResources: options.excludeResources,
+      labelSelector: options.labelSelector,
+      namespaceMapping: options.namespaceMapping,
+      storageClassMapping: options.storageClassMapping,
+      existingResourcePolicy: options.existingResourcePolicy,
+      restoreStatus: options.restoreStatus,
+    },
+    totals,
+    perResource,
+    notRestored: plan.notRestored,
+  };
+  return { summary, items };
 }
 
 interface Plan {
@@ -222,6 +273,7 @@ interface PlanInput {
   readonly connection: ClusterConnection;
   readonly manifest: BackupManifest;
   readonly archiveFile: string;
+  readonly spill: ObjectSpill;
   readonly options: RestoreOptions;
   readonly types: readonly ResourceType[];
 }
@@ -276,17 +328,19 @@ async function buildPlan(input: PlanInput): Promise<Plan> {
     const meta = prepared.metadata as { name: string; namespace?: string };
     const keepStatus =
       (statusTypes.has(gr) || options.restoreStatus.includes('*')) && object.status !== undefined;
+    const owners = ownerReferencesOf(object);
     const item: PlannedItem = {
-      gr,
-      group: ref.group,
-      version: ref.version,
-      resource: ref.resource,
-      namespace: ref.namespace === undefined ? undefined : meta.namespace,
+      gr: intern(gr),
+      group: intern(ref.group),
+      version: intern(ref.version),
+      resource: intern(ref.resource),
+      namespace: ref.namespace === undefined ? undefined : intern(meta.namespace as string),
       name: meta.name,
       oldUid: uidOf(object),
-      owners: ownerReferencesOf(object),
-      statusJson: keepStatus ? JSON.stringify(object.status) : undefined,
-      json: JSON.stringify(prepared),
+      owners: owners.length === 0 ? NO_OWNERS : owners,
+      body: await input.spill.append(
+        keepStatus ? { object: prepared, status: object.status } : { object: prepared },
+      ),
       tier: 0,
     };
     const labels = labelsOf(object);
@@ -399,8 +453,7 @@ async function buildPlan(input: PlanInput): Promise<Plan> {
         name: ns,
         oldUid: undefined,
         owners: [],
-        statusJson: undefined,
-        json: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }),
+        body: { object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } },
         tier: 0,
       },
     );
@@ -438,6 +491,7 @@ class PlanExecutor {
   readonly #liveUids = new Map<string, string>();
   readonly #liveOwnerCache = new Map<string, Promise<LiveOwner | undefined>>();
   readonly #failedCrds = new Set<string>();
+  readonly #spill: ObjectSpill;
 
   constructor(
     connection: ClusterConnection,
@@ -445,7 +499,9 @@ class PlanExecutor {
     plan: Plan,
     types: readonly ResourceType[],
     progress: (line: string) => void,
+    spill: ObjectSpill,
   ) {
+    this.#spill = spill;
     this.#connection = connection;
     this.#options = options;
     this.#plan = plan;
@@ -497,7 +553,8 @@ class PlanExecutor {
   }
 
   async #restoreItem(item: PlannedItem): Promise<RestoreItemResult> {
-    const desired = JSON.parse(item.json) as KubeObject;
+    const body = 'offset' in item.body ? await this.#spill.read<PlannedBody>(item.body) : item.body;
+    const desired = body.object;
     const notes: string[] = [];
     if (item.tier !== CRD_TIER && item.group.includes('.') && this.#failedCrds.has(crdOf(item))) {
       return this.#result(
@@ -512,12 +569,13 @@ class PlanExecutor {
     const meta = toCreate.metadata as { ownerReferences?: OwnerReference[] };
     if ((item.keptOwners ?? []).length > 0) meta.ownerReferences = item.keptOwners;
     else delete meta.ownerReferences;
+    const step: { action: RestoreAction } = { action: 'create' };
     try {
       return this.#options.dryRun
         ? await this.#planItem(item, desired, notes)
-        : await this.#applyItem(item, desired, toCreate, notes);
+        : await this.#applyItem(item, { desired, toCreate, status: body.status, notes, step });
     } catch (err) {
-      return this.#result(item, 'create', 'failed', [kubeMessage(err), ...notes].join('; '));
+      return this.#result(item, step.action, 'failed', [kubeMessage(err), ...notes].join('; '));
     }
   }
 
@@ -580,10 +638,7 @@ class PlanExecutor {
   async #planItem(item: PlannedItem, desired: KubeObject, notes: string[]): Promise<RestoreItemResult> {
     const live = await this.#get(item);
     const withNotes = (m: string) => [m, ...notes].join('; ');
-    if (
-      live === undefined ||
-      (live.metadata as { deletionTimestamp?: string }).deletionTimestamp !== undefined
-    )
+    if (live === undefined || terminating(item, live))
       return this.#result(item, 'create', 'planned', notes.length > 0 ? notes.join('; ') : undefined);
     if (this.#identical(item, live, desired))
       return this.#result(item, 'skip', 'planned', withNotes('exists, identical'));
@@ -622,11 +677,11 @@ class PlanExecutor {
     }
   }
 
-  async #restoreStatus(item: PlannedItem, created: KubeObject): Promise<KubeObject> {
-    if (item.statusJson === undefined) return created;
+  async #restoreStatus(item: PlannedItem, created: KubeObject, status: unknown): Promise<KubeObject> {
+    if (status === undefined) return created;
     try {
       return await this.#connection.request<KubeObject>('PUT', `${this.#objectPath(item)}/status`, {
-        body: { ...created, status: JSON.parse(item.statusJson) },
+        body: { ...created, status },
       });
     } catch (err) {
       // No status subresource: the create kept .status already.
@@ -653,12 +708,8 @@ class PlanExecutor {
     );
   }
 
-  async #applyItem(
-    item: PlannedItem,
-    desired: KubeObject,
-    toCreate: KubeObject,
-    notes: string[],
-  ): Promise<RestoreItemResult> {
+  async #applyItem(item: PlannedItem, work: ApplyWork): Promise<RestoreItemResult> {
+    const { desired, toCreate, status, notes, step } = work;
     const done = (action: RestoreAction, outcome: RestoreOutcome, message?: string) =>
       this.#result(
         item,
@@ -667,7 +718,7 @@ class PlanExecutor {
         [...(message === undefined ? [] : [message]), ...notes].join('; ') || undefined,
       );
     const createNow = async (action: RestoreAction, outcome: RestoreOutcome, message?: string) => {
-      const created = await this.#restoreStatus(item, await this.#create(item, toCreate));
+      const created = await this.#restoreStatus(item, await this.#create(item, toCreate), status);
       this.#recordLive(item, created);
       return done(action, outcome, message);
     };
@@ -678,7 +729,7 @@ class PlanExecutor {
     }
     const live = await this.#get(item);
     if (live === undefined) return await createNow('create', 'created');
-    if ((live.metadata as { deletionTimestamp?: string }).deletionTimestamp !== undefined) {
+    if (terminating(item, live)) {
       this.#progress(`waiting for ${item.gr} ${item.name} to finish terminating`);
       await this.#waitGone(item);
       return await createNow(
@@ -696,21 +747,31 @@ class PlanExecutor {
       case 'fail':
         return done('conflict', 'failed', 'exists and differs from the backup (policy fail)');
       case 'update': {
+        step.action = 'update';
         const body = structuredClone(toCreate);
         carryAllocatedFields(item.gr, live, body);
         (body.metadata as { resourceVersion?: string }).resourceVersion = (
           live.metadata as { resourceVersion?: string }
         ).resourceVersion;
         const updated = await this.#connection.request<KubeObject>('PUT', this.#objectPath(item), { body });
-        this.#recordLive(item, await this.#restoreStatus(item, updated));
+        this.#recordLive(item, await this.#restoreStatus(item, updated, status));
         return done('update', 'updated', 'existed and differed; updated');
       }
       case 'recreate': {
+        step.action = 'recreate';
         await this.#connection.request('DELETE', this.#objectPath(item), {
           query: { propagationPolicy: 'Background' },
         });
         await this.#waitGone(item);
-        return await createNow('recreate', 'recreated', 'existed and differed; deleted and created again');
+        try {
+          return await createNow('recreate', 'recreated', 'existed and differed; deleted and created again');
+        } catch (err) {
+          // Say loudly that the live object is gone: this is the one outcome that lost something.
+          throw new CairnError(
+            'RESTORE_RECREATE_FAILED',
+            `deleted the live object, but creating it again failed: ${kubeMessage(err)}`,
+          );
+        }
       }
     }
   }

@@ -163,6 +163,45 @@ describe('restore with mappings into another cluster, and over existing objects'
     }
   });
 
+  it('waits for a namespace that is still terminating, then restores into it', async () => {
+    const target = await startCluster();
+    try {
+      // A finalizer holds the namespace in Terminating until "its controller" lets go.
+      await createAll(target, [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop-data' } },
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'held', namespace: 'shop-data', finalizers: ['example.com/hold'] },
+        },
+      ]);
+      const nsPath = await objectPath(target, {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: 'shop-data' },
+      });
+      await target.connection.request('DELETE', nsPath);
+      const running = restore('terminating', target, '--include-namespaces', 'shop-data');
+      await new Promise((r) => setTimeout(r, 700));
+      const held = await target.connection.request<KubeObject>('GET', `${nsPath}/configmaps/held`);
+      (held.metadata as { finalizers?: string[] }).finalizers = [];
+      await target.connection.request('PUT', `${nsPath}/configmaps/held`, { body: held });
+      const run = await running;
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const ns = must(
+        await getLive(target, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop-data' } }),
+      );
+      assert.equal((ns.status as { phase: string }).phase, 'Active');
+      const { items = [] } = await readRestoreRecord(location.store, 'terminating', { items: true });
+      const nsResult = items.find((i) => i.resource === 'namespaces' && i.name === 'shop-data');
+      assert.equal(nsResult?.outcome, 'created');
+      assert.match(nsResult?.message ?? '', /terminating; waited until it was gone/);
+      assert.ok(await getLive(target, find(original, 'StatefulSet', 'postgres')));
+    } finally {
+      await target.stop();
+    }
+  });
+
   describe('over existing objects', () => {
     let changed: Record<string, KubeObject>;
 
