@@ -36,15 +36,18 @@ interface Backend {
 const s3 = testS3();
 const admin = adminClient(s3);
 let removeBucket: (() => Promise<void>) | undefined;
+let locationDir: string | undefined;
 
 const backends: Backend[] = [
   {
     name: 'a filesystem location',
     async setup() {
-      const dir = await mkdtemp(path.join(tmpdir(), 'cairn-repo-loc-'));
-      return { url: path.join(dir, 'loc'), env: {} };
+      locationDir = await mkdtemp(path.join(tmpdir(), 'cairn-repo-loc-'));
+      return { url: path.join(locationDir, 'loc'), env: {} };
     },
-    async teardown() {},
+    async teardown() {
+      if (locationDir !== undefined) await rm(locationDir, { recursive: true, force: true });
+    },
   },
   {
     name: 'S3 (Ceph RGW)',
