@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BackupSpec } from '../catalog/backup-manifest.ts';
+import { backupSpec } from '../catalog/backup-manifest.ts';
 import type { ResourceType } from '../cluster/discovery.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { globToRegExp, selectBackup, selectNamespaces } from './selection.ts';
@@ -37,16 +37,7 @@ const TYPES = [
   { ...type('', 'bindings', 'Binding', true), verbs: ['create'] },
 ];
 
-const spec = (over: Partial<BackupSpec> = {}): BackupSpec => ({
-  includeNamespaces: [],
-  excludeNamespaces: [],
-  includeResources: [],
-  excludeResources: [],
-  includeClusterResources: 'auto',
-  labelSelectors: [],
-  allVersions: false,
-  ...over,
-});
+const spec = backupSpec;
 
 const names = (types: ResourceType[]) =>
   types.map((t) => (t.group ? `${t.resource}.${t.group}` : t.resource)).sort();

@@ -27,6 +27,20 @@ export interface BackupSpec {
   readonly allVersions: boolean;
 }
 
+/** A spec with every field at its default (the whole cluster), overridden where given. */
+export function backupSpec(overrides: Partial<BackupSpec> = {}): BackupSpec {
+  return {
+    includeNamespaces: [],
+    excludeNamespaces: [],
+    includeResources: [],
+    excludeResources: [],
+    includeClusterResources: 'auto',
+    labelSelectors: [],
+    allVersions: false,
+    ...overrides,
+  };
+}
+
 export type BackupPhase = 'Completed' | 'PartiallyFailed' | 'Failed';
 
 /** One file of a backup as the manifest records it. */

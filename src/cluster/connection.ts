@@ -12,7 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { CairnError } from '../errors/cairn-error.ts';
 import { TokenBucket } from '../util/rate-limit.ts';
 import { KubeApiError, type KubeStatus } from './kube-api-error.ts';
@@ -73,6 +73,9 @@ export class ClusterConnection {
 
   /** Loads the kubeconfig through client-node and prepares a connection (no request is made yet). */
   static async connect(options: ConnectOptions = {}): Promise<ClusterConnection> {
+    // Loaded on first use: client-node is the heaviest import of the CLI (~130 MiB, seconds on a
+    // busy machine), and commands that never talk to a cluster must not pay for it.
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     try {
       if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);

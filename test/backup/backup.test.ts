@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Sandbox, startSandbox } from '../../sandbox/index.ts';
 import { runBackup } from '../../src/backup/engine.ts';
-import { BACKUP_FILES, type BackupManifest, type BackupSpec } from '../../src/catalog/backup-manifest.ts';
+import { BACKUP_FILES, type BackupManifest, backupSpec } from '../../src/catalog/backup-manifest.ts';
 import { layout } from '../../src/catalog/layout.ts';
 import { LayoutGuardedStore } from '../../src/catalog/layout-guard.ts';
 import { openLocation } from '../../src/catalog/open-location.ts';
@@ -162,6 +162,16 @@ const keysOf = (items: ArchivedItem[], resource: string) =>
     .map((i) => `${i.ref.namespace ?? ''}/${i.ref.name}`)
     .sort();
 
+/** `cairn backup create NAME` of the sandbox into a location, with extra flags. */
+function backupCreate(
+  name: string,
+  location: string,
+  kubeconfig: string,
+  ...flags: string[]
+): Promise<CairnRun> {
+  return runCairn(['backup', 'create', name, '--location', location, '--kubeconfig', kubeconfig, ...flags]);
+}
+
 function ok(run: CairnRun): CairnRun {
   assert.equal(run.code, 0, `cairn failed:\n${run.stdout}\n${run.stderr}`);
   return run;
@@ -288,19 +298,7 @@ describe('cairn backup against the sandbox', () => {
   });
 
   it('selects by resource name (with its CRD) and by OR-ed label selectors', async () => {
-    ok(
-      await runCairn([
-        'backup',
-        'create',
-        'widgets',
-        '--location',
-        fsLocation,
-        '--kubeconfig',
-        sandbox.kubeconfig,
-        '--include-resources',
-        'wd',
-      ]),
-    );
+    ok(await backupCreate('widgets', fsLocation, sandbox.kubeconfig, '--include-resources', 'wd'));
     const widgets = await archiveOf(fsLocation, 'widgets');
     assert.deepEqual(widgets.items.map((i) => i.path).sort(), [
       'resources/customresourcedefinitions.apiextensions.k8s.io/v1/cluster/widgets.example.com.json',
@@ -423,7 +421,7 @@ describe('cairn backup against the sandbox', () => {
     await assert.rejects(
       runBackup({
         name: 'broken',
-        spec: spec(),
+        spec: backupSpec(),
         connection,
         store: new LayoutGuardedStore(faulty),
         pageSize: 50,
@@ -448,34 +446,10 @@ describe('cairn backup against the sandbox', () => {
 
   it('deletes a backup only with --confirm, manifest first', async () => {
     if ((await runCairn(['backup', 'get', 'widgets', '--location', fsLocation])).code !== 0) {
-      ok(
-        await runCairn([
-          'backup',
-          'create',
-          'widgets',
-          '--location',
-          fsLocation,
-          '--kubeconfig',
-          sandbox.kubeconfig,
-          '--include-resources',
-          'wd',
-        ]),
-      );
+      ok(await backupCreate('widgets', fsLocation, sandbox.kubeconfig, '--include-resources', 'wd'));
     }
     refused(await runCairn(['backup', 'delete', 'widgets', '--location', fsLocation]), /--confirm/);
     ok(await runCairn(['backup', 'delete', 'widgets', '--location', fsLocation, '--confirm']));
     refused(await runCairn(['backup', 'get', 'widgets', '--location', fsLocation]), /does not exist/);
   });
 });
-
-function spec(): BackupSpec {
-  return {
-    includeNamespaces: [],
-    excludeNamespaces: [],
-    includeResources: [],
-    excludeResources: [],
-    includeClusterResources: 'auto',
-    labelSelectors: [],
-    allVersions: false,
-  };
-}

@@ -13,8 +13,6 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { fromIni } from '@aws-sdk/credential-providers';
-import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { blobNotFound, StorageError } from '../../errors/storage-error.ts';
 import {
@@ -172,6 +170,8 @@ export class S3BlobStore implements BlobStore {
           }
         })(),
       );
+      // Multipart support is loaded on the first streamed put only (it is a heavy import).
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
         client: this.#client,
         params: { Bucket: this.config.bucket, Key, Body: counted, ContentType: contentType },
@@ -294,13 +294,18 @@ function clientConfig(config: S3LocationConfig): S3ClientConfig {
   const custom = config.endpoint !== undefined;
   const ca = config.caBundle === undefined ? undefined : readFileSync(config.caBundle);
   const agentOptions = { keepAlive: true, maxSockets: 64 };
+  const fromFiles = config.credentialsFile !== undefined || config.profile !== undefined;
   const credentials =
     config.credentials ??
-    (config.credentialsFile !== undefined || config.profile !== undefined
-      ? fromIni({
-          ...(config.profile === undefined ? {} : { profile: config.profile }),
-          ...(config.credentialsFile === undefined ? {} : { filepath: config.credentialsFile }),
-        })
+    (fromFiles
+      ? // A provider function, so the shared-files loader is imported only when credentials are needed.
+        async () => {
+          const { fromIni } = await import('@aws-sdk/credential-providers');
+          return fromIni({
+            ...(config.profile === undefined ? {} : { profile: config.profile }),
+            ...(config.credentialsFile === undefined ? {} : { filepath: config.credentialsFile }),
+          })();
+        }
       : undefined);
   return {
     region: config.region,
