@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { fillEtcd, sha256File, startEtcd } from '../test/support/etcd.ts';
-import { benchAdmin, benchS3FromEnv } from './lib/rgw.ts';
+import { benchAdmin, benchS3FromEnv, findRgwConf } from './lib/rgw.ts';
 import { median, runTimed, type Timing } from './lib/timed.ts';
 
 const MiB = 1024 * 1024;
@@ -131,7 +131,13 @@ async function main(): Promise<void> {
         execFileSync(process.execPath, [cairnBin, 'etcd', 'cluster', 'init', ...at(url)], { env: s3env });
         for (let run = 0; run < options.runs; run++) {
           // The test RGW keeps objects in a 3 GiB memstore: keep one snapshot at a time.
-          if (run > 0) await deletePrefix(admin.client, bucket.bucket, 'cairn/etcd/');
+          // Deleted data is freed by RGW's garbage collector (hours later by default): run it now.
+          if (run > 0) {
+            await deletePrefix(admin.client, bucket.bucket, 'cairn/etcd/');
+            const conf = await findRgwConf(s3.endpoint);
+            if (conf !== undefined)
+              execFileSync('radosgw-admin', ['-c', conf, 'gc', 'process', '--include-all']);
+          }
           dropCaches();
           const timing = await runTimed(
             process.execPath,
