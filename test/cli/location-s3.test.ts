@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type CairnRun, runCairn } from '../support/run-cairn.ts';
@@ -44,6 +47,30 @@ describe('cairn location on S3 (Ceph RGW)', () => {
     assert.equal(info.provider, 's3');
     assert.equal(info.marker.state, 'ok');
     assert.equal(info.objects, 2);
+  });
+
+  it('takes credentials from a shared-credentials file and profile (?credentialsFile=&profile=)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-creds-'));
+    const file = path.join(dir, 'credentials');
+    await writeFile(
+      file,
+      `[backup]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`,
+    );
+    try {
+      const loc = `${url(bucket, 'team-a/prod')}&credentialsFile=${encodeURIComponent(file)}&profile=backup`;
+      const check = await runCairn(['location', 'check', loc]); // no AWS_* variables at all
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.match(check.stdout, /ok\s+write/);
+      const wrongProfile = await runCairn([
+        'location',
+        'check',
+        loc.replace('profile=backup', 'profile=nope'),
+      ]);
+      assert.equal(wrongProfile.code, 1);
+      assert.match(wrongProfile.stdout, /FAIL\s+reach/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('explains an unreachable endpoint in one line with a hint', async () => {
