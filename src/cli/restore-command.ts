@@ -10,6 +10,7 @@ import {
 } from '../restore/options.ts';
 import { runRestore } from '../restore/restore.ts';
 import {
+  listRestores,
   type OutcomeCounts,
   type RestoreItemResult,
   type RestoreSummary,
@@ -199,23 +200,28 @@ export function registerRestoreCommands(program: Command, ctx: CliContext): void
 
   restore
     .command('get')
-    .argument('<name>', 'restore name')
-    .description('show the phase and counts of a recorded restore')
+    .argument('[name]', 'restore name (default: every recorded restore)')
+    .description('show the phase and counts of recorded restores')
     .requiredOption('--location <url>', 'storage location')
     .option('-o, --output <format>', 'text, json or yaml', 'text')
-    .action(async (name: string, opts: { location: string; output: string }) => {
+    .action(async (name: string | undefined, opts: { location: string; output: string }) => {
       const format = parseOutputFormat(opts.output);
       const store = openLocation(opts.location, { readOnly: true }).store;
       try {
-        const { summary } = await readRestoreRecord(store, name);
-        if (format !== 'text') return printStructured(summary, format, ctx.out);
+        const summaries =
+          name === undefined ? await listRestores(store) : [(await readRestoreRecord(store, name)).summary];
+        if (format !== 'text')
+          return printStructured(name === undefined ? summaries : summaries[0], format, ctx.out);
+        if (summaries.length === 0) return ctx.out(`No restores recorded in ${store.description}.\n`);
         ctx.out(
           `${'NAME'.padEnd(24)} ${'BACKUP'.padEnd(24)} ${'PHASE'.padEnd(16)} CREATED  UPDATED  SKIPPED  FAILED  COMPLETED\n`,
         );
-        const t = summary.totals;
-        ctx.out(
-          `${summary.name.padEnd(24)} ${summary.backup.padEnd(24)} ${summary.phase.padEnd(16)} ${String(t.created + t.recreated).padStart(7)}  ${String(t.updated).padStart(7)}  ${String(t.skipped).padStart(7)}  ${String(t.failed).padStart(6)}  ${summary.completedAt}\n`,
-        );
+        for (const summary of summaries) {
+          const t = summary.totals;
+          ctx.out(
+            `${summary.name.padEnd(24)} ${summary.backup.padEnd(24)} ${summary.phase.padEnd(16)} ${String(t.created + t.recreated).padStart(7)}  ${String(t.updated).padStart(7)}  ${String(t.skipped).padStart(7)}  ${String(t.failed).padStart(6)}  ${summary.completedAt}\n`,
+          );
+        }
       } finally {
         await store.close();
       }

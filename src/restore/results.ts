@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { layout } from '../catalog/layout.ts';
+import { areaPrefix, layout } from '../catalog/layout.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { isStorageFailure } from '../errors/storage-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -146,6 +146,18 @@ function notFound(name: string, store: BlobStore): CairnError {
   return new CairnError('RESTORE_NOT_FOUND', `restore "${name}" is not recorded in ${store.description}`, {
     hint: 'Check the name and --location; a dry run or a restore with --read-only records nothing.',
   });
+}
+
+/** Every recorded restore (one with a summary), oldest first; folders without a summary are skipped. */
+export async function listRestores(store: BlobStore): Promise<RestoreSummary[]> {
+  const names: string[] = [];
+  for await (const info of store.list(areaPrefix('restores'))) {
+    const match = /^restores\/([^/]+)\/summary\.json$/.exec(info.key);
+    if (match?.[1] !== undefined) names.push(match[1]);
+  }
+  const out: RestoreSummary[] = [];
+  for (const name of names) out.push((await readRestoreRecord(store, name)).summary);
+  return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.name.localeCompare(b.name));
 }
 
 /** Reads a restore's summary (and, when asked, its results, checked against the summary's SHA-256). */

@@ -182,6 +182,9 @@ for (const storage of ['filesystem', 'rgw'] as const) {
       const get = await cairn(location, ['restore', 'get', 'shop-1-restore', '--location', location.url]);
       assert.equal(get.code, 0, get.stderr);
       assert.match(get.stdout, /shop-1-restore\s+shop-1\s+Completed/);
+      const all = await cairn(location, ['restore', 'get', '--location', location.url]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(all.stdout, /^shop-1-restore\s+shop-1\s+Completed.*\n^shop-1-again\s+shop-1\s+Completed/m);
       const describe = await cairn(location, [
         'restore',
         'describe',
