@@ -5,7 +5,7 @@ import { layout } from '../catalog/layout.ts';
 import { describeAge } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { findSnapshot, listSnapshots, readManifest } from '../etcd/catalog.ts';
-import { EtcdClient, type EtcdConnectOptions, loadTls } from '../etcd/client.ts';
+import type { EtcdConnectOptions } from '../etcd/client.ts';
 import { parseDuration } from '../etcd/duration.ts';
 import { etcdMetricSamples, formatPrometheus, observeEtcdCluster } from '../etcd/metrics.ts';
 import { restoreSnapshot } from '../etcd/restore.ts';
@@ -54,8 +54,16 @@ function withConnection(cmd: Command): Command {
     .option('--password <password>', 'etcd password (prefer the CAIRN_ETCD_PASSWORD environment variable)');
 }
 
+/**
+ * The gRPC client (grpc-js, protobufjs) loads only for commands that talk to
+ * etcd, so every other `cairn` command starts without it.
+ */
+async function etcdClientModule() {
+  return await import('../etcd/client.ts');
+}
+
 async function connectionOptions(opts: ConnectionOpts): Promise<EtcdConnectOptions> {
-  const tls = await loadTls(opts);
+  const tls = await (await etcdClientModule()).loadTls(opts);
   let auth: EtcdConnectOptions['auth'];
   if (opts.user !== undefined) {
     const colon = opts.user.indexOf(':');
@@ -238,7 +246,7 @@ export function registerEtcdCommands(program: Command, ctx: CliContext): void {
         // Refuse before touching etcd when the location or the spec is not right.
         await requireLocation(store);
         const spec = await requireClusterSpec(store, opts.cluster, { doing: 'save a snapshot' });
-        const client = await EtcdClient.connect(connect);
+        const client = await (await etcdClientModule()).EtcdClient.connect(connect);
         let manifest: Awaited<ReturnType<typeof saveSnapshot>>;
         try {
           manifest = await saveSnapshot({
