@@ -186,10 +186,10 @@ export class EtcdClient {
   readonly #maintenance: AnyClient;
   readonly #cluster: AnyClient;
   readonly #kv: AnyClient;
+  readonly #auth: AnyClient;
   readonly #timeoutMs: number;
-  #token: string | undefined;
-
   readonly #tls: EtcdTls | undefined;
+  #token: string | undefined;
 
   private constructor(
     endpoint: Endpoint,
@@ -209,7 +209,6 @@ export class EtcdClient {
     this.#kv = new s.KV(endpoint.target, credentials, shared) as AnyClient;
     this.#auth = new s.Auth(endpoint.target, credentials, shared) as AnyClient;
   }
-  readonly #auth: AnyClient;
 
   /**
    * Connects to the first endpoint that answers Status (authenticating first
