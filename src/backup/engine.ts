@@ -177,7 +177,6 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
   /** Custom resource group-resources that had items (their CRDs are pulled in). */
   const customWithItems = new Set<string>();
   const crdNames = await customResourceDefinitions(connection);
-  const written = new Set<string>();
 
   const record = async (result: ItemResult) => {
     if (result.outcome === 'failed') errors++;
@@ -188,9 +187,6 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
     const metadata = object.metadata ?? {};
     if (metadata.name === undefined) return;
     const gr = groupResourceName(type);
-    const key = `${gr}/${type.version}/${metadata.namespace ?? ''}/${metadata.name}`;
-    if (written.has(key)) return; // OR-ed label selectors and relists may return an object twice
-    written.add(key);
     // LIST items of built-in types carry no apiVersion/kind; a restore needs them.
     const full = {
       apiVersion: type.group === '' ? type.version : `${type.group}/${type.version}`,
@@ -236,10 +232,12 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
   for (const failed of discovery.failedGroupVersions) {
     warnings++;
     log.warn(failed, 'API group version did not answer discovery; its types are not backed up');
+    // A warning, as kubectl and Velero treat it: an aggregated API whose backend is down must
+    // not fail the backup of everything else — but the skipped group is on record.
     await record({
       resource: failed.groupVersion,
       name: '*',
-      outcome: 'failed',
+      outcome: 'skipped',
       message: `discovery failed: ${failed.message}`,
     });
   }
@@ -290,6 +288,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
       const type = discovery.types.find((t) => groupResourceName(t) === gr && t.preferred);
       if (type === undefined) continue;
       if (selection.clusterMode === 'all' && selection.includedResources.has(gr)) continue; // already listed whole
+      if (selection.excludedResources.has(gr)) continue; // the user said no, even for dependencies
       for (const objectName of objectNames) {
         try {
           const object = await connection.request<KubeObject>(
@@ -299,8 +298,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
           await addObject(type, object);
         } catch (err) {
           if (!(err instanceof KubeApiError)) throw err;
-          warnings++;
-          log.warn(
+          log.error(
             { resource: gr, name: objectName, message: err.message },
             'related object could not be read',
           );
@@ -399,6 +397,16 @@ async function listAll(
 ): Promise<number> {
   const path = resourcePath(type, namespace);
   let count = 0;
+  // OR-ed selectors and a relist after 410 can return an object twice. Names are remembered per
+  // listing only (freed when it ends), so memory is bounded by the largest type, not the cluster.
+  const seen = new Set<string>();
+  const onceEach = async (object: KubeObject) => {
+    const id = `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    count++;
+    await onObject(object);
+  };
   for (const labelSelector of labelSelectors.length === 0 ? [undefined] : labelSelectors) {
     let restarts = 0;
     let continueToken: string | undefined;
@@ -416,8 +424,7 @@ async function listAll(
         }
         throw err;
       }
-      for (const item of page.items ?? []) await onObject(item);
-      count += page.items?.length ?? 0;
+      for (const item of page.items ?? []) await onceEach(item);
       continueToken = page.metadata?.continue || undefined;
       if (continueToken === undefined) break;
     }

@@ -75,6 +75,11 @@ describe('backup selection', () => {
     assert.deepEqual(names(s.clusterTypes), ['users.iam.kubesphere.io']);
     const excluded = selectBackup(spec({ excludeResources: ['secret'] }), TYPES, ['default']);
     assert.deepEqual(names(excluded.namespacedTypes), ['configmaps', 'deployments.apps']);
+    assert.deepEqual(
+      [...excluded.excludedResources],
+      ['secrets'],
+      'only what the user named, not the default exclusions',
+    );
   });
 
   it('honours includeClusterResources true/false', () => {

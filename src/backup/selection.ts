@@ -26,6 +26,8 @@ export interface BackupSelection {
   readonly namespaces: 'all' | string[];
   /** Names of the group-resources included at all (for pulling in related objects). */
   readonly includedResources: Set<string>;
+  /** Group-resources the user excluded by name: never pulled in as related objects either. */
+  readonly excludedResources: Set<string>;
 }
 
 /** `team-*`-style glob to a RegExp (only `*` and `?` are special). */
@@ -71,7 +73,8 @@ export function selectBackup(
   const listable = types.filter((t) => t.verbs.includes('list') && t.verbs.includes('get'));
   const named =
     spec.includeResources.length === 0 ? undefined : resolveResourceNames(listable, spec.includeResources);
-  const excluded = resolveResourceNames(listable, spec.excludeResources);
+  const excludedByUser = resolveResourceNames(listable, spec.excludeResources);
+  const excluded = new Set(excludedByUser);
   // Defaults apply only to types the user did not ask for by name.
   for (const name of DEFAULT_EXCLUDED_RESOURCES) if (!named?.has(name)) excluded.add(name);
   const includedResources = new Set(
@@ -94,5 +97,6 @@ export function selectBackup(
     clusterMode,
     namespaces: selectedNamespaces,
     includedResources,
+    excludedResources: excludedByUser,
   };
 }
