@@ -1,5 +1,7 @@
-import { writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { link, stat, unlink } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { createZstdDecompress } from 'node:zlib';
 import type { Command } from 'commander';
 import { type BackupProgress, runBackup } from '../backup/engine.ts';
@@ -14,6 +16,7 @@ import {
 import { assertResourceName, layout } from '../catalog/layout.ts';
 import { describeAge } from '../catalog/location.ts';
 import { openLocation } from '../catalog/open-location.ts';
+import { measuringStream } from '../catalog/resource-archive.ts';
 import { ClusterConnection } from '../cluster/connection.ts';
 import { nearMatches } from '../cluster/discovery.ts';
 import { CairnError } from '../errors/cairn-error.ts';
@@ -300,28 +303,39 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
         const manifest = await requireBackup(store, name);
         const record = manifest.files[BACKUP_FILES.resources];
         const target = flags.file || `${name}-${BACKUP_FILES.resources}`;
-        const data = await store.get(layout.backupFile(name, BACKUP_FILES.resources));
-        const { createHash } = await import('node:crypto');
-        const digest = createHash('sha256').update(data).digest('hex');
-        if (record === undefined || digest !== record.sha256 || data.length !== record.size) {
-          throw new CairnError(
-            'BACKUP_FILE_CORRUPT',
-            `${BACKUP_FILES.resources} of backup "${name}" does not match its manifest`,
-            {
-              hint: 'The stored file was damaged or replaced; nothing was saved.',
-            },
-          );
+        // Streamed to a temp name beside the target while hashing (bounded memory), renamed only
+        // once size and SHA-256 match the manifest; an existing file is never overwritten.
+        if (
+          await stat(target).then(
+            () => true,
+            () => false,
+          )
+        ) {
+          throw new CairnError('FILE_EXISTS', `${target} already exists`, {
+            hint: 'Pass another --file; Cairn does not overwrite files.',
+          });
         }
-        await writeFile(target, data, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'EEXIST') {
-            throw new CairnError('FILE_EXISTS', `${target} already exists`, {
-              hint: 'Pass another --file; Cairn does not overwrite files.',
-            });
+        const temp = `${target}.cairn-partial`;
+        const { stream: measure, result } = measuringStream();
+        try {
+          await pipeline(
+            await store.getStream(layout.backupFile(name, BACKUP_FILES.resources)),
+            measure,
+            createWriteStream(temp, { flags: 'wx' }),
+          );
+          if (record === undefined || result.sha256 !== record.sha256 || result.size !== record.size) {
+            throw new CairnError(
+              'BACKUP_FILE_CORRUPT',
+              `${BACKUP_FILES.resources} of backup "${name}" does not match its manifest`,
+              { hint: 'The stored file was damaged or replaced; nothing was saved.' },
+            );
           }
-          throw err;
-        });
+          await link(temp, target); // fails with EEXIST rather than replacing a file made meanwhile
+        } finally {
+          await unlink(temp).catch(() => {});
+        }
         ctx.out(
-          `Saved ${target} (${formatBytes(data.length)}, sha256 verified). Read it with: zstd -dc ${target} | tar -t\n`,
+          `Saved ${target} (${formatBytes(result.size)}, sha256 verified). Read it with: zstd -dc ${target} | tar -t\n`,
         );
       } finally {
         await store.close();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -397,7 +397,7 @@ describe('cairn backup against the sandbox', () => {
     // An API server that is not there: the error names its URL.
     const dead = sandbox.kubeconfigYaml.replace(sandbox.url, 'http://127.0.0.1:9');
     const deadConfig = path.join(base, 'dead.kubeconfig');
-    await (await import('node:fs/promises')).writeFile(deadConfig, dead);
+    await writeFile(deadConfig, dead);
     refused(
       await runCairn(['backup', 'create', 'x4', '--location', fsLocation, '--kubeconfig', deadConfig]),
       /cannot reach the Kubernetes API server at http:\/\/127\.0\.0\.1:9/,
@@ -451,5 +451,38 @@ describe('cairn backup against the sandbox', () => {
     refused(await runCairn(['backup', 'delete', 'widgets', '--location', fsLocation]), /--confirm/);
     ok(await runCairn(['backup', 'delete', 'widgets', '--location', fsLocation, '--confirm']));
     refused(await runCairn(['backup', 'get', 'widgets', '--location', fsLocation]), /does not exist/);
+  });
+
+  it('downloads the archive only when it matches its manifest, never over an existing file', async () => {
+    const target = path.join(base, 'shop-only.tar.zst');
+    const saved = ok(
+      await runCairn(['backup', 'download', 'shop-only', '--location', fsLocation, '--file', target]),
+    );
+    assert.match(saved.stdout, /sha256 verified/);
+    const { manifest } = await archiveOf(fsLocation, 'shop-only');
+    const bytes = await readFile(target);
+    assert.equal(
+      createHash('sha256').update(bytes).digest('hex'),
+      manifest.files[BACKUP_FILES.resources]?.sha256,
+    );
+    refused(
+      await runCairn(['backup', 'download', 'shop-only', '--location', fsLocation, '--file', target]),
+      /already exists/,
+    );
+
+    // Damage the stored archive: the download is refused and leaves no file behind.
+    const stored = path.join(fsLocation, 'backups', 'shop-only', BACKUP_FILES.resources);
+    const damaged = Buffer.from(await readFile(stored));
+    damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0x01;
+    await writeFile(stored, damaged);
+    const second = path.join(base, 'damaged.tar.zst');
+    refused(
+      await runCairn(['backup', 'download', 'shop-only', '--location', fsLocation, '--file', second]),
+      /does not match its manifest/,
+    );
+    assert.deepEqual(
+      (await readdir(base)).filter((f) => f.startsWith('damaged')),
+      [],
+    );
   });
 });
