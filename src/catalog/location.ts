@@ -10,6 +10,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
 import type { FileSystemBlobStore } from '../storage/fs/fs-store.ts';
 import { S3BlobStore } from '../storage/s3/s3-store.ts';
+import { readControlJson } from './control-file.ts';
 import {
   AREAS,
   type Area,
@@ -36,19 +37,9 @@ export type MarkerState =
 
 /** Reads and validates a marker object (the main one, or its control copy). Always reads fresh. */
 export async function readMarker(store: BlobStore, key: string = layout.marker()): Promise<MarkerState> {
-  let raw: Buffer;
-  try {
-    raw = await store.get(key);
-  } catch (err) {
-    if (err instanceof StorageError && err.failure === 'not-found') return { state: 'missing' };
-    throw err;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    return { state: 'invalid', problem: `${key} is not valid JSON (${messageOf(err)})` };
-  }
+  const read = await readControlJson(store, key);
+  if (read.state !== 'parsed') return read;
+  const parsed = read.value;
   const m = parsed as Partial<LocationMarker> | null;
   if (
     m === null ||
@@ -505,19 +496,17 @@ async function checkControlFiles(store: BlobStore): Promise<CheckResult> {
   try {
     for await (const info of store.list(layout.controlPrefix())) {
       if (info.key.startsWith(layout.probesPrefix()) || !info.key.endsWith('.json')) continue;
-      const raw = await store.get(info.key);
-      try {
-        JSON.parse(raw.toString('utf8'));
-      } catch (err) {
+      const read = await readControlJson(store, info.key);
+      if (read.state === 'invalid') {
         return {
           check: 'control',
           status: 'fail',
           code: 'CONTROL_FILE_CORRUPT',
-          detail: `${info.key} does not parse: ${messageOf(err)}`,
+          detail: read.problem,
           hint: 'Restore the control file from a copy or a versioned bucket; do not re-initialise over it.',
         };
       }
-      healthy++;
+      if (read.state === 'parsed') healthy++;
     }
   } catch (err) {
     return failed('control', err, 'cannot read the control files');

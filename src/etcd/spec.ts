@@ -13,10 +13,10 @@
  * - an unreadable spec is never overwritten.
  */
 
+import { readControlJson } from '../catalog/control-file.ts';
 import { layout } from '../catalog/layout.ts';
 import { describeAge, readMarker } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
-import { StorageError } from '../errors/storage-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
 import { listSnapshots, newestComplete, type SnapshotEntry } from './catalog.ts';
@@ -71,19 +71,9 @@ export type SpecState =
 /** Reads and validates the spec. Always from storage: there is no cache to go stale. */
 export async function readClusterSpec(store: BlobStore, cluster: string): Promise<SpecState> {
   const key = layout.etcdClusterSpec(cluster);
-  let raw: Buffer;
-  try {
-    raw = await store.get(key);
-  } catch (err) {
-    if (err instanceof StorageError && err.failure === 'not-found') return { state: 'missing' };
-    throw err;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    return { state: 'invalid', problem: `${key} is not valid JSON (${messageOf(err)})` };
-  }
+  const read = await readControlJson(store, key);
+  if (read.state !== 'parsed') return read;
+  const parsed = read.value;
   const problem = specProblem(parsed, cluster);
   if (problem !== undefined) return { state: 'invalid', problem: `${key}: ${problem}` };
   return { state: 'ok', spec: parsed as EtcdClusterSpec };

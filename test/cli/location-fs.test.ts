@@ -151,7 +151,7 @@ describe('cairn location on a filesystem location', () => {
     await writeFile(path.join(loc, 'control/etcd/main/spec.json'), '{"members": [');
     const check = await runCairn(['location', 'check', loc]);
     assert.equal(check.code, 1);
-    assert.match(check.stdout, /FAIL\s+control\s+control\/etcd\/main\/spec\.json does not parse/);
+    assert.match(check.stdout, /FAIL\s+control\s+control\/etcd\/main\/spec\.json is not valid JSON/);
   });
 
   it('checks a read-only location without writing, and reports a missing folder', async () => {

@@ -12,6 +12,7 @@ import {
   BACKUP_FILES,
   BACKUP_MANIFEST_FORMAT,
   type BackupManifest,
+  backupSpec,
 } from '../../src/catalog/backup-manifest.ts';
 import { layout } from '../../src/catalog/layout.ts';
 import { initLocation } from '../../src/catalog/location.ts';
@@ -315,15 +316,7 @@ export async function writeFixtureBackup(
     kind: 'BackupManifest',
     formatVersion: BACKUP_MANIFEST_FORMAT,
     name,
-    spec: {
-      includeNamespaces: [],
-      excludeNamespaces: [],
-      includeResources: [],
-      excludeResources: [],
-      includeClusterResources: 'auto',
-      labelSelectors: [],
-      allVersions: false,
-    },
+    spec: backupSpec(),
     cluster: { server: 'http://fixture', context: 'fixture' },
     status: {
       phase: 'Completed',
