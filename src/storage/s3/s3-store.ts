@@ -2,18 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { ListObjectsV2CommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { blobNotFound, StorageError } from '../../errors/storage-error.ts';
 import {
   assertValidKey,
@@ -54,6 +43,14 @@ export interface S3LocationConfig {
   readonly connectTimeoutMs?: number;
 }
 
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+
+let sdkLoading: Promise<S3Sdk> | undefined;
+function loadSdk(): Promise<S3Sdk> {
+  sdkLoading ??= import('@aws-sdk/client-s3');
+  return sdkLoading;
+}
+
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const DEFAULT_QUEUE_SIZE = 4;
 
@@ -72,18 +69,18 @@ const DEFAULT_QUEUE_SIZE = 4;
 export class S3BlobStore implements BlobStore {
   readonly description: string;
   readonly config: S3LocationConfig;
-  readonly #client: S3Client;
+  #client: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
 
   constructor(config: S3LocationConfig) {
     this.config = config;
     this.description = `s3://${config.bucket}/${config.prefix}${config.endpoint ? ` at ${config.endpoint}` : ''}`;
-    this.#client = new S3Client(clientConfig(config));
   }
 
   /** Checks that the bucket exists and the credentials may use it (HeadBucket). */
   async checkBucket(): Promise<void> {
     try {
-      await this.#client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+      const s3 = await this.#s3();
+      await s3.client.send(new s3.sdk.HeadBucketCommand({ Bucket: this.config.bucket }));
     } catch (err) {
       // HeadBucket answers 404 without a body: that is a missing bucket, not a missing key.
       const failure = classifyS3Error(err);
@@ -113,8 +110,9 @@ export class S3BlobStore implements BlobStore {
     const rangeHeader = await this.#rangeHeader(key, range);
     if (rangeHeader === 'empty') return Readable.from([]);
     try {
-      const out = await this.#client.send(
-        new GetObjectCommand({
+      const s3 = await this.#s3();
+      const out = await s3.client.send(
+        new s3.sdk.GetObjectCommand({
           Bucket: this.config.bucket,
           Key: this.#fullKey(key),
           ...(rangeHeader === undefined ? {} : { Range: rangeHeader }),
@@ -150,8 +148,9 @@ export class S3BlobStore implements BlobStore {
             { key },
           );
         }
-        await this.#client.send(
-          new PutObjectCommand({
+        const s3 = await this.#s3();
+        await s3.client.send(
+          new s3.sdk.PutObjectCommand({
             Bucket: this.config.bucket,
             Key,
             Body: bytes,
@@ -173,7 +172,7 @@ export class S3BlobStore implements BlobStore {
       // Multipart support is loaded on the first streamed put only (it is a heavy import).
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
-        client: this.#client,
+        client: (await this.#s3()).client,
         params: { Bucket: this.config.bucket, Key, Body: counted, ContentType: contentType },
         partSize: this.config.partSize ?? DEFAULT_PART_SIZE,
         queueSize: this.config.queueSize ?? DEFAULT_QUEUE_SIZE,
@@ -190,8 +189,9 @@ export class S3BlobStore implements BlobStore {
   async stat(key: string): Promise<BlobInfo | undefined> {
     assertValidKey(key);
     try {
-      const out = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.#fullKey(key) }),
+      const s3 = await this.#s3();
+      const out = await s3.client.send(
+        new s3.sdk.HeadObjectCommand({ Bucket: this.config.bucket, Key: this.#fullKey(key) }),
       );
       return { key, size: out.ContentLength ?? 0, modified: out.LastModified ?? new Date(0) };
     } catch (err) {
@@ -208,8 +208,9 @@ export class S3BlobStore implements BlobStore {
     do {
       let page: ListObjectsV2CommandOutput;
       try {
-        page = await this.#client.send(
-          new ListObjectsV2Command({
+        const s3 = await this.#s3();
+        page = await s3.client.send(
+          new s3.sdk.ListObjectsV2Command({
             Bucket: this.config.bucket,
             Prefix: root + prefix,
             MaxKeys: 1000,
@@ -238,8 +239,9 @@ export class S3BlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     try {
-      await this.#client.send(
-        new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.#fullKey(key) }),
+      const s3 = await this.#s3();
+      await s3.client.send(
+        new s3.sdk.DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.#fullKey(key) }),
       );
     } catch (err) {
       if (classifyS3Error(err) === 'not-found') return;
@@ -248,11 +250,25 @@ export class S3BlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
-    this.#client.destroy();
+    const opened = this.#client;
+    this.#client = undefined;
+    if (opened !== undefined) (await opened).client.destroy();
   }
 
   /** The raw client, for tests and admin tasks (bucket creation) that are not part of the BlobStore contract. */
-  get client(): S3Client {
+  async client(): Promise<S3Client> {
+    return (await this.#s3()).client;
+  }
+
+  /**
+   * The SDK and the client, made on first use: `@aws-sdk/client-s3` is a heavy
+   * import (~36 MB, a few hundred ms), and most commands never touch S3.
+   */
+  #s3(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+    this.#client ??= Promise.all([loadSdk(), import('@smithy/node-http-handler')]).then(([sdk, http]) => ({
+      sdk,
+      client: new sdk.S3Client(clientConfig(this.config, http.NodeHttpHandler)),
+    }));
     return this.#client;
   }
 
@@ -290,7 +306,10 @@ export class S3BlobStore implements BlobStore {
   }
 }
 
-function clientConfig(config: S3LocationConfig): S3ClientConfig {
+function clientConfig(
+  config: S3LocationConfig,
+  NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler,
+): S3ClientConfig {
   const custom = config.endpoint !== undefined;
   const ca = config.caBundle === undefined ? undefined : readFileSync(config.caBundle);
   const agentOptions = { keepAlive: true, maxSockets: 64 };
