@@ -41,6 +41,7 @@ import {
 import { isKubeStatus, KubeApiError } from '../cluster/kube-api-error.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { coalesce } from '../util/coalesce.ts';
 import { forEachLimit } from '../util/rate-limit.ts';
 import { type BackupSelection, selectBackup } from './selection.ts';
 
@@ -99,7 +100,7 @@ class BackupFileUpload {
     this.measure = result;
     const body = new PassThrough({ highWaterMark: 1 << 20 });
     if (source === undefined) {
-      const compressed = pipeline(this.input, createZstdCompress(), stream, body);
+      const compressed = pipeline(this.input, coalesce(64 * 1024), createZstdCompress(), stream, body);
       compressed.catch((err: Error) => body.destroy(err));
     } else {
       const measured = pipeline(source, stream, body);

@@ -21,6 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { createZstdCompress, createZstdDecompress, constants as zlibConstants } from 'node:zlib';
 import tar from 'tar-stream';
 import { CairnError } from '../errors/cairn-error.ts';
+import { coalesce } from '../util/coalesce.ts';
 
 /** Which object an archive entry holds. */
 export interface ArchivedItemRef {
@@ -158,7 +159,7 @@ export class ResourceArchiveWriter {
     const zstd = createZstdCompress({
       params: { [zlibConstants.ZSTD_c_compressionLevel]: options.level ?? 3 },
     });
-    this.#done = pipeline(this.#pack, zstd, stream, out);
+    this.#done = pipeline(this.#pack, coalesce(), zstd, stream, out);
     // tar-stream's pack is a streamx stream: once the pipeline has failed and let go of it, a later
     // abort() would emit an 'error' nobody listens to. The pipeline's promise reports every failure.
     this.#pack.on('error', () => {});
