@@ -1,4 +1,5 @@
 import { selectBackup } from '../../src/backup/selection.ts';
+import { backupSpec } from '../../src/catalog/backup-manifest.ts';
 import type { ClusterConnection } from '../../src/cluster/connection.ts';
 import { discoverResources, type ResourceType } from '../../src/cluster/discovery.ts';
 
@@ -10,15 +11,7 @@ export async function backupTypes(connection: ClusterConnection): Promise<Resour
     '/api/v1/namespaces',
   );
   const selection = selectBackup(
-    {
-      includeNamespaces: [],
-      excludeNamespaces: [],
-      includeResources: [],
-      excludeResources: [],
-      includeClusterResources: 'auto',
-      labelSelectors: [],
-      allVersions: false,
-    },
+    backupSpec(),
     discovery.types,
     (namespaces.items ?? []).flatMap((n) => (n.metadata?.name ? [n.metadata.name] : [])),
   );

@@ -11,7 +11,7 @@ import { areaPrefix, layout } from '../catalog/layout.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { isStorageFailure } from '../errors/storage-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import type { ExistingPolicySpec } from './options.ts';
+import type { RestoreOptions } from './options.ts';
 
 /** What the plan says to do with an object. */
 export type RestoreAction = 'create' | 'skip' | 'update' | 'recreate' | 'conflict';
@@ -57,17 +57,19 @@ export interface RestoreSummary {
   readonly startedAt: string;
   readonly completedAt: string;
   readonly durationMs: number;
-  readonly options: {
-    readonly includeNamespaces: readonly string[];
-    readonly excludeNamespaces: readonly string[];
-    readonly includeResources: readonly string[];
-    readonly excludeResources: readonly string[];
-    readonly labelSelector: string;
-    readonly namespaceMapping: Readonly<Record<string, string>>;
-    readonly storageClassMapping: Readonly<Record<string, string>>;
-    readonly existingResourcePolicy: ExistingPolicySpec;
-    readonly restoreStatus: readonly string[];
-  };
+  /** The options that shape what was restored (the run-time knobs such as concurrency are left out). */
+  readonly options: Pick<
+    RestoreOptions,
+    | 'includeNamespaces'
+    | 'excludeNamespaces'
+    | 'includeResources'
+    | 'excludeResources'
+    | 'labelSelector'
+    | 'namespaceMapping'
+    | 'storageClassMapping'
+    | 'existingResourcePolicy'
+    | 'restoreStatus'
+  >;
   readonly totals: OutcomeCounts;
   /** Counts per group-resource. */
   readonly perResource: Readonly<Record<string, OutcomeCounts>>;
