@@ -6,7 +6,7 @@ import { describeAge } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { findSnapshot, listSnapshots, readManifest } from '../etcd/catalog.ts';
 import type { EtcdConnectOptions } from '../etcd/client.ts';
-import { parseDuration } from '../etcd/duration.ts';
+import { parseDuration } from '../util/duration.ts';
 import { etcdMetricSamples, formatPrometheus, observeEtcdCluster } from '../etcd/metrics.ts';
 import { restoreSnapshot } from '../etcd/restore.ts';
 import { planRetention, pruneSnapshots, retentionPolicy } from '../etcd/retention.ts';

@@ -6,7 +6,7 @@
  * source of truth for members and retention; the resource says where and
  * how often.
  */
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../util/duration.ts';
 import { DEFAULT_RETENTION, DEFAULT_SCHEDULE, type EtcdRetentionSpec } from './spec.ts';
 
 export interface EtcdBackupSpec {

@@ -15,7 +15,7 @@ import { describeAge } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { compactUtc, type EtcdSnapshotManifest, findSnapshot, readManifest } from './catalog.ts';
-import { formatDuration, parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from '../util/duration.ts';
 import { assertWellFormed, type SnapshotDigest, SnapshotHasher } from './snapshot-format.ts';
 import {
   DEFAULT_CONFIRM_OLDER_THAN,

@@ -13,7 +13,7 @@
 import { layout } from '../catalog/layout.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { MANIFEST_FILE, SNAPSHOT_FILE, type SnapshotEntry } from './catalog.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../util/duration.ts';
 import type { EtcdRetentionSpec } from './spec.ts';
 
 export interface RetentionPolicy {

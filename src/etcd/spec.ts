@@ -20,7 +20,7 @@ import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
 import { listSnapshots, newestComplete, type SnapshotEntry } from './catalog.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../util/duration.ts';
 
 export interface EtcdSpecMember {
   readonly name: string;
