@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { adminClient, createTestBucket, type TestS3 } from '../../test/support/s3-env.ts';
+import { adminClient, createTestBucket, s3ServerFromEnv, type TestS3 } from '../../test/support/s3-env.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -14,21 +14,11 @@ export interface BenchS3 {
 }
 
 export function benchS3FromEnv(env: NodeJS.ProcessEnv = process.env): BenchS3 {
-  const need = (name: string): string => {
-    const value = env[name];
-    if (!value) {
-      throw new Error(
-        `${name} is not set: run the benchmark with \`npm run bench:storage\` (it starts Ceph RGW), or export a dev RGW (\`eval "$(node scripts/rgw.ts start)"\`).`,
-      );
-    }
-    return value;
-  };
-  return {
-    endpoint: need('CAIRN_TEST_S3_ENDPOINT'),
-    region: need('CAIRN_TEST_S3_REGION'),
-    accessKeyId: need('CAIRN_TEST_S3_ACCESS_KEY_ID'),
-    secretAccessKey: need('CAIRN_TEST_S3_SECRET_ACCESS_KEY'),
-  };
+  const { need: _need, ...server } = s3ServerFromEnv(
+    'run the benchmark with `npm run bench:storage` (it starts Ceph RGW), or export a dev RGW (`eval "$(node scripts/rgw.ts start)"`).',
+    env,
+  );
+  return server;
 }
 
 export function benchAdmin(s3: BenchS3) {

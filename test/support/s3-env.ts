@@ -18,16 +18,14 @@ export interface TestS3 {
   readonly otherSecretAccessKey: string;
 }
 
-/** Reads the server from the environment; fails loudly (never skips) when it is missing. */
-export function testS3(): TestS3 {
-  const env = process.env;
+/** The four variables every user of the S3 server needs, read with a hint for when one is missing. */
+export function s3ServerFromEnv(
+  howToSet: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<TestS3, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey'> & { need(name: string): string } {
   const need = (name: string): string => {
     const value = env[name];
-    if (!value) {
-      throw new Error(
-        `${name} is not set: integration tests need the real S3 server. Run them through \`npm test\` or \`node scripts/with-services.ts node --test …\`.`,
-      );
-    }
+    if (!value) throw new Error(`${name} is not set: ${howToSet}`);
     return value;
   };
   return {
@@ -35,6 +33,17 @@ export function testS3(): TestS3 {
     region: need('CAIRN_TEST_S3_REGION'),
     accessKeyId: need('CAIRN_TEST_S3_ACCESS_KEY_ID'),
     secretAccessKey: need('CAIRN_TEST_S3_SECRET_ACCESS_KEY'),
+    need,
+  };
+}
+
+/** Reads the server from the environment; fails loudly (never skips) when it is missing. */
+export function testS3(): TestS3 {
+  const { need, ...server } = s3ServerFromEnv(
+    'integration tests need the real S3 server. Run them through `npm test` or `node scripts/with-services.ts node --test …`.',
+  );
+  return {
+    ...server,
     otherAccessKeyId: need('CAIRN_TEST_S3_OTHER_ACCESS_KEY_ID'),
     otherSecretAccessKey: need('CAIRN_TEST_S3_OTHER_SECRET_ACCESS_KEY'),
   };
