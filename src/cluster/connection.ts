@@ -133,6 +133,41 @@ export class ClusterConnection {
     this.#agent.destroy();
   }
 
+  /**
+   * Opens a long-running GET (a watch) and resolves with the response once its
+   * headers arrived; the caller reads the body as it streams and destroys it to
+   * stop. No client-side timeout: a watch is ended by the server's
+   * `timeoutSeconds` or by the caller. Non-2xx answers become KubeApiError.
+   */
+  async openStream(path: string, query: RequestOptions['query'] = {}): Promise<http.IncomingMessage> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers = { ...(await this.#authHeaders()), Accept: 'application/json', 'User-Agent': 'cairn' };
+    const what = `GET ${url.pathname} (stream)`;
+    return new Promise((resolve, reject) => {
+      const request = (this.#secure ? https : http).request(
+        url,
+        { method: 'GET', headers, ...(this.#secure ? this.#tlsOptions : {}) },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if (status < 400) return resolve(response);
+          const chunks: Buffer[] = [];
+          response.on('data', (c: Buffer) => chunks.push(c));
+          response.on('error', (err) => reject(this.#networkError(err, what)));
+          response.on('end', () => {
+            let parsed: KubeStatus = {};
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus;
+            } catch {}
+            reject(new KubeApiError(status, what, parsed));
+          });
+        },
+      );
+      request.on('error', (err) => reject(this.#networkError(err, what)));
+      request.end();
+    });
+  }
+
   async #authHeaders(): Promise<Record<string, string>> {
     const cached = this.#headers;
     if (cached !== undefined && performance.now() - cached.at < HEADER_TTL_MS) return cached.value;
