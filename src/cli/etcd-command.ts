@@ -6,7 +6,6 @@ import { describeAge } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { findSnapshot, listSnapshots, readManifest } from '../etcd/catalog.ts';
 import type { EtcdConnectOptions } from '../etcd/client.ts';
-import { parseDuration } from '../util/duration.ts';
 import { etcdMetricSamples, formatPrometheus, observeEtcdCluster } from '../etcd/metrics.ts';
 import { restoreSnapshot } from '../etcd/restore.ts';
 import { planRetention, pruneSnapshots, retentionPolicy } from '../etcd/retention.ts';
@@ -16,6 +15,7 @@ import { downloadAndHash, verifySnapshot } from '../etcd/verify.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { parseLocationUrl } from '../storage/location-url.ts';
 import { openStore } from '../storage/open-store.ts';
+import { parseDuration } from '../util/duration.ts';
 import type { CliContext } from './context.ts';
 import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
 

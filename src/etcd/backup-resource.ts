@@ -6,33 +6,11 @@
  * source of truth for members and retention; the resource says where and
  * how often.
  */
+import type { EtcdBackupSpec, EtcdBackupStatus } from '../api/etcd-backup.ts';
 import { parseDuration } from '../util/duration.ts';
-import { DEFAULT_RETENTION, DEFAULT_SCHEDULE, type EtcdRetentionSpec } from './spec.ts';
+import { DEFAULT_RETENTION, DEFAULT_SCHEDULE } from './spec.ts';
 
-export interface EtcdBackupSpec {
-  /** Cluster name: `etcd/<cluster>/snapshots/` and `control/etcd/<cluster>/spec.json`. */
-  readonly cluster: string;
-  /** Storage location (name of a location resource, or a URL). */
-  readonly location: string;
-  readonly endpoints: string[];
-  /** Secret with `ca.crt`, `tls.crt`, `tls.key` for etcd client TLS. */
-  readonly tlsSecretName?: string;
-  /** Secret with `username` and `password` when etcd auth is enabled. */
-  readonly authSecretName?: string;
-  /** Snapshot interval (kops default `15m`). */
-  readonly interval: string;
-  readonly retention: EtcdRetentionSpec;
-  readonly paused: boolean;
-}
-
-export interface EtcdBackupStatus {
-  readonly phase: 'Healthy' | 'Stale' | 'Failing' | 'Paused';
-  readonly lastSuccessfulSnapshot?: { id: string; completedAt: string; size: number; revision: number };
-  readonly lastAttemptAt?: string;
-  readonly lastError?: string;
-  readonly nextSnapshotAt?: string;
-  readonly controlFilesHealthy: boolean;
-}
+export type { EtcdBackupSpec, EtcdBackupStatus };
 
 /** Fills in kops' etcd-manager defaults (every 15 minutes, all for 1 h, hourly 1 week, daily 1 year). */
 export function withEtcdBackupDefaults(

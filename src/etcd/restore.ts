@@ -14,8 +14,8 @@ import { layout } from '../catalog/layout.ts';
 import { describeAge } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import { compactUtc, type EtcdSnapshotManifest, findSnapshot, readManifest } from './catalog.ts';
 import { formatDuration, parseDuration } from '../util/duration.ts';
+import { compactUtc, type EtcdSnapshotManifest, findSnapshot, readManifest } from './catalog.ts';
 import { assertWellFormed, type SnapshotDigest, SnapshotHasher } from './snapshot-format.ts';
 import {
   DEFAULT_CONFIRM_OLDER_THAN,

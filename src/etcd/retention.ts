@@ -12,8 +12,8 @@
 
 import { layout } from '../catalog/layout.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import { MANIFEST_FILE, SNAPSHOT_FILE, type SnapshotEntry } from './catalog.ts';
 import { parseDuration } from '../util/duration.ts';
+import { MANIFEST_FILE, SNAPSHOT_FILE, type SnapshotEntry } from './catalog.ts';
 import type { EtcdRetentionSpec } from './spec.ts';
 
 export interface RetentionPolicy {

@@ -19,8 +19,8 @@ import { describeAge, readMarker } from '../catalog/location.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
-import { listSnapshots, newestComplete, type SnapshotEntry } from './catalog.ts';
 import { parseDuration } from '../util/duration.ts';
+import { listSnapshots, newestComplete, type SnapshotEntry } from './catalog.ts';
 
 export interface EtcdSpecMember {
   readonly name: string;
