@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { messageOf } from '../storage/body.ts';
+import { repositoryError } from './errors.ts';
 import { repositoryLayout } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { headerOverhead, readPackHeader } from './pack.ts';
@@ -28,14 +29,49 @@ export interface CheckReport {
   readonly packs: number;
   readonly blobs: number;
   readonly readData: boolean;
+  /** With a subset: which packs were read (`n/m` or `N%`) and how many. */
+  readonly readDataSubset?: string;
+  readonly packsRead: number;
   readonly bytesRead: number;
+  /** What to do about the problems found, when there is a clear next step. */
+  readonly hints: string[];
   readonly problems: CheckProblem[];
   readonly healthy: boolean;
 }
 
+/** Which packs a `--read-data-subset` reads: `n/m` (packs whose id falls in group n of m) or a fraction. */
+export type DataSubset = { readonly n: number; readonly m: number } | { readonly fraction: number };
+
+/**
+ * Parses `--read-data-subset`: `n/m` (1 ≤ n ≤ m) or `N%`. Both select packs by
+ * their id (the first 32 bits as a number), so the subset is deterministic:
+ * `1/5` … `5/5` on five days read every pack once; `10%` reads the same tenth
+ * every time (use `n/m` to rotate).
+ */
+export function parseDataSubset(text: string): DataSubset {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (pct !== null && Number(pct[1]) > 0 && Number(pct[1]) <= 100) return { fraction: Number(pct[1]) / 100 };
+  const nm = /^(\d+)\/(\d+)$/.exec(text);
+  if (nm !== null) {
+    const n = Number(nm[1]);
+    const m = Number(nm[2]);
+    if (n >= 1 && n <= m) return { n, m };
+  }
+  throw repositoryError('REPOSITORY_TARGET_INVALID', `"${text}" is not a data subset`, {
+    hint: 'Give `n/m` (e.g. `2/7`: the second of seven groups of packs) or a percentage (e.g. `10%`).',
+  });
+}
+
+export function inSubset(pack: string, subset: DataSubset | undefined): boolean {
+  if (subset === undefined) return true;
+  const x = Number.parseInt(pack.slice(0, 8), 16);
+  if ('fraction' in subset) return x / 2 ** 32 < subset.fraction;
+  return x % subset.m === subset.n - 1;
+}
+
 export async function checkRepository(
   repo: Repository,
-  options: { readData?: boolean } = {},
+  options: { readData?: boolean; readDataSubset?: DataSubset } = {},
 ): Promise<CheckReport> {
   const problems: CheckProblem[] = [];
   await repo.loadIndex();
@@ -72,7 +108,7 @@ export async function checkRepository(
     if (!indexed.has(pack)) {
       problems.push({
         severity: 'warning',
-        message: `pack ${pack} is in no index (left by an interrupted backup; it holds no snapshot's data)`,
+        message: `pack ${pack} is in no index (left by an interrupted backup, or its index file was lost)`,
         pack,
       });
     }
@@ -80,12 +116,15 @@ export async function checkRepository(
 
   // Read every pack when asked.
   let bytesRead = 0;
-  if (options.readData) {
+  let packsRead = 0;
+  const subset = options.readDataSubset;
+  if (options.readData || subset !== undefined) {
     const limiter = new Limiter(4);
     await Promise.all(
       [...indexed].map(([pack, blobs]) =>
         limiter.run(async () => {
-          if (!stored.has(pack)) return;
+          if (!stored.has(pack) || !inSubset(pack, subset)) return;
+          packsRead++;
           const found = await readPack(repo, pack, blobs);
           bytesRead += found.bytes;
           problems.push(...found.problems);
@@ -118,12 +157,24 @@ export async function checkRepository(
       affects: files,
     });
   }
+  const hints: string[] = [];
+  const unindexed = [...stored.keys()].filter((p) => !indexed.has(p)).length;
+  if (repo.unreadableIndexFiles.length > 0 || (missing.size > 0 && unindexed > 0)) {
+    hints.push(
+      `${missing.size > 0 ? `${missing.size} needed blobs are in no index` : 'index files are unreadable'}${unindexed > 0 ? ` and ${unindexed} packs are in no index` : ''}: an index file was lost or damaged. Run \`cairn repo repair index\` to rebuild the index from the pack headers.`,
+    );
+  }
   return {
     snapshots: snapshots.length,
     packs: indexed.size,
     blobs: repo.indexSize,
-    readData: options.readData === true,
+    readData: options.readData === true || subset !== undefined,
+    ...(subset === undefined
+      ? {}
+      : { readDataSubset: 'fraction' in subset ? `${subset.fraction * 100}%` : `${subset.n}/${subset.m}` }),
+    packsRead,
     bytesRead,
+    hints,
     problems,
     healthy: !problems.some((p) => p.severity === 'error'),
   };

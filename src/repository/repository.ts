@@ -314,19 +314,29 @@ export class Repository {
     await Promise.all(
       candidates.map((pack) =>
         limiter.run(async () => {
-          if (pack.size < 4) return;
-          const trailer = await this.store.get(pack.key, { offset: pack.size - 4, length: 4 });
-          const sealedLength = trailer.readUInt32LE(0);
-          if (sealedLength + 4 > pack.size) return;
-          const tail = await this.store.get(pack.key, { offset: pack.size - 4 - sealedLength });
-          const blobs = readPackHeader(tail, this.#keys.encryptionKey);
-          if (blobs === undefined) return;
-          const described = blobs.reduce((n, b) => n + b.length, 0) + headerOverhead(blobs.length);
-          if (described === pack.size) found.push({ id: pack.id, blobs });
+          const blobs = await this.readPackBlobs(pack.key, pack.size);
+          if (blobs !== undefined) found.push({ id: pack.id, blobs });
         }),
       ),
     );
     return found;
+  }
+
+  /**
+   * The blobs of a stored pack, from its authenticated header (two ranged
+   * reads: the trailer, then the header); undefined when the header does not
+   * open or does not describe the pack's exact size.
+   */
+  async readPackBlobs(key: string, size: number): Promise<PackedBlob[] | undefined> {
+    if (size < 4) return undefined;
+    const trailer = await this.store.get(key, { offset: size - 4, length: 4 });
+    const sealedLength = trailer.readUInt32LE(0);
+    if (sealedLength + 4 > size) return undefined;
+    const tail = await this.store.get(key, { offset: size - 4 - sealedLength });
+    const blobs = readPackHeader(tail, this.#keys.encryptionKey);
+    if (blobs === undefined) return undefined;
+    const described = blobs.reduce((n, b) => n + b.length, 0) + headerOverhead(blobs.length);
+    return described === size ? blobs : undefined;
   }
 
   addToIndex(pack: string, blobs: readonly PackedBlob[]): void {
@@ -514,6 +524,25 @@ export class BlobWriter {
       this.#blobs.release();
     });
     return id;
+  }
+
+  /**
+   * Copies an already sealed blob (read and verified from another pack) into
+   * the pack being filled, as is — `prune` repacks without decrypting to
+   * re-encrypt. Skips blobs this writer already holds; the index is not
+   * consulted (the blob is known there, in the pack being emptied).
+   */
+  async copySealed(
+    blob: { id: string; type: BlobType; rawLength: number; compression: Compression },
+    sealed: Buffer,
+  ): Promise<void> {
+    this.#throwIfFailed();
+    if (this.#pending.has(blob.id)) return;
+    this.#pending.add(blob.id);
+    const copy = { ...blob, pieces: [sealed] };
+    const append = this.#appends[blob.type].then(() => this.#append(blob.type, copy));
+    this.#appends[blob.type] = append.catch(() => {});
+    await append;
   }
 
   /** Stores the partly filled packs, waits for every upload, and returns the stored packs (for the index). */
