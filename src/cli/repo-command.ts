@@ -6,6 +6,7 @@ import { backup } from '../repository/backup.ts';
 import { checkRepository, parseDataSubset } from '../repository/check.ts';
 import { diffSnapshots } from '../repository/diff.ts';
 import { repositoryError } from '../repository/errors.ts';
+import { defaultCacheDir } from '../repository/file-cache.ts';
 import { forget, type GroupKey, parseKeepWithin, type RetentionPolicy } from '../repository/forget.ts';
 import { listKeyFiles, removeKeyFile } from '../repository/key-file.ts';
 import { acquireLock, listLocks, type RepositoryLock, removeLocks } from '../repository/lock.ts';
@@ -82,13 +83,23 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
 
   locking(repo.command('backup'))
     .argument('<path>', 'file or directory to back up')
+    .option(
+      '--cache-dir <dir>',
+      'folder of the local metadata cache (default: $XDG_CACHE_HOME/cairn or ~/.cache/cairn)',
+    )
+    .option('--no-cache', 'read every file, and keep no metadata cache')
     .description('back up a file or directory into a new snapshot')
-    .action(async (source: string, opts: CommonOptions) => {
+    .action(async (source: string, opts: CommonOptions & { cacheDir?: string; cache: boolean }) => {
       const format = parseOutputFormat(opts.output);
       await withRepository(
         opts,
         async (repository) => {
-          const result = await backup(repository, { source, program: `cairn ${ctx.version}` });
+          const result = await backup(repository, {
+            source,
+            program: `cairn ${ctx.version}`,
+            ...(opts.cache ? { cacheDir: opts.cacheDir ?? defaultCacheDir() } : {}),
+          });
+          if (result.cacheWarning !== undefined) ctx.err(`warning: ${result.cacheWarning}\n`);
           if (format !== 'text') {
             printStructured(
               {
@@ -96,6 +107,7 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
                 ...result.snapshot,
                 warnings: result.warnings,
                 adoptedPacks: result.adoptedPacks,
+                unchangedFiles: result.unchangedFiles,
               },
               format,
               ctx.out,
@@ -106,7 +118,7 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
             if (result.adoptedPacks > 0)
               ctx.out(`Reused ${result.adoptedPacks} packs uploaded by an interrupted backup.\n`);
             ctx.out(
-              `Snapshot ${result.id.slice(0, 8)} saved: ${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)} in ${s.seconds} s\n` +
+              `Snapshot ${result.id.slice(0, 8)} saved: ${s.files} files (${result.unchangedFiles} unchanged, not read), ${s.dirs} dirs, ${formatBytes(s.bytes)} in ${s.seconds} s\n` +
                 `  new: ${s.newBlobs} blobs, ${formatBytes(s.newBytes)} (${formatBytes(s.storedBytes)} stored in ${s.packs} packs)\n`,
             );
           }

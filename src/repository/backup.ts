@@ -9,6 +9,7 @@ import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { messageOf } from '../storage/body.ts';
 import { repositoryError } from './errors.ts';
+import { FileCache } from './file-cache.ts';
 import { Limiter } from './limiter.ts';
 import type { BlobWriter, Repository, WriterOptions } from './repository.ts';
 import { encodeTree, type Snapshot, saveSnapshot, type TreeEntry } from './snapshot.ts';
@@ -22,6 +23,8 @@ export interface BackupInput {
   readonly filesInFlight?: number;
   readonly writer?: WriterOptions;
   readonly now?: () => Date;
+  /** Folder of the incremental metadata cache (see file-cache.ts); no cache when absent. */
+  readonly cacheDir?: string;
 }
 
 /** A source entry that could not be backed up; the snapshot is written without it. */
@@ -36,6 +39,10 @@ export interface BackupResult {
   readonly warnings: BackupWarning[];
   /** Packs left unindexed by an interrupted backup that this one reused and indexed. */
   readonly adoptedPacks: number;
+  /** Files not read because the metadata cache showed them unchanged. */
+  readonly unchangedFiles: number;
+  /** Why the cache could not be saved, if it could not (the snapshot is stored regardless). */
+  readonly cacheWarning?: string;
 }
 
 interface Counters {
@@ -73,7 +80,11 @@ export async function backup(repo: Repository, input: BackupInput): Promise<Back
   const adopted = await repo.findUnindexedPacks();
   for (const pack of adopted) repo.addToIndex(pack.id, pack.blobs);
   const writer = repo.writer(input.writer);
-  const walk = new SourceWalk(repo, writer, new Limiter(input.filesInFlight ?? 8));
+  const cache =
+    input.cacheDir === undefined
+      ? undefined
+      : await FileCache.open({ dir: input.cacheDir, repo, source, started });
+  const walk = new SourceWalk(repo, writer, new Limiter(input.filesInFlight ?? 8), cache);
   let tree: string;
   if (rootStat.isDirectory()) {
     tree = await walk.directory(source, '');
@@ -115,7 +126,20 @@ export async function backup(repo: Repository, input: BackupInput): Promise<Back
     },
   };
   const id = await saveSnapshot(repo, snapshot);
-  return { id, snapshot, warnings: walk.warnings, adoptedPacks: adopted.length };
+  let cacheWarning: string | undefined;
+  try {
+    await cache?.save();
+  } catch (err) {
+    cacheWarning = `the metadata cache could not be saved: ${messageOf(err)}`;
+  }
+  return {
+    id,
+    snapshot,
+    warnings: walk.warnings,
+    adoptedPacks: adopted.length,
+    unchangedFiles: cache?.hits ?? 0,
+    ...(cacheWarning === undefined ? {} : { cacheWarning }),
+  };
 }
 
 function metadataOf(st: BigIntStats): Pick<TreeEntry, 'mode' | 'uid' | 'gid' | 'mtimeNs'> {
@@ -143,10 +167,13 @@ class SourceWalk {
   /** Content of hard-linked files by `dev:ino`, so each is read once. */
   readonly #linked = new Map<string, Promise<{ content: string[]; size: number }>>();
 
-  constructor(repo: Repository, writer: BlobWriter, files: Limiter) {
+  readonly #cache: FileCache | undefined;
+
+  constructor(repo: Repository, writer: BlobWriter, files: Limiter, cache: FileCache | undefined) {
     this.#repo = repo;
     this.#writer = writer;
     this.#files = files;
+    this.#cache = cache;
   }
 
   /** Saves a directory's tree (after its subtrees) and returns the tree blob's id. */
@@ -191,13 +218,18 @@ class SourceWalk {
         const hardlink = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
         let read: Promise<{ content: string[]; size: number }>;
         const known = hardlink === undefined ? undefined : this.#linked.get(hardlink);
+        const cacheKey = rel === '' ? name : rel;
+        const cached = known === undefined ? this.#cache?.lookup(cacheKey, st) : undefined;
         if (known !== undefined) read = known;
+        else if (cached !== undefined)
+          read = Promise.resolve({ content: [...cached], size: Number(st.size) });
         else {
           const expected = Number(st.size);
           read = this.#files.run(() => this.#file(full, expected));
-          if (hardlink !== undefined) this.#linked.set(hardlink, read);
         }
+        if (hardlink !== undefined && known === undefined) this.#linked.set(hardlink, read);
         const { content, size } = await read;
+        this.#cache?.record(cacheKey, st, content, size);
         this.counters.files++;
         this.counters.bytes += size;
         return { ...meta, type: 'file', size, content, ...(hardlink === undefined ? {} : { hardlink }) };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -180,6 +180,43 @@ describe('maintenance on a memory store', () => {
     assert.ok((await checkRepository(repo, { readData: true })).healthy);
     const target = path.join(dir, 'restored');
     const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target });
+    assert.deepEqual(result.failures, []);
+  });
+
+  it('skips unchanged files with the metadata cache, and ignores a cache naming blobs the index lacks', async () => {
+    const store = new MemoryBlobStore();
+    await initRepository(store, FAST);
+    const repo = await Repository.open(store, 'pw');
+    const src = path.join(dir, 'cached');
+    const cacheDir = path.join(dir, 'cache');
+    await mkdir(src, { recursive: true });
+    const old = new Date(Date.now() - 3600_000);
+    for (let i = 0; i < 10; i++) {
+      await writeFile(path.join(src, `f${i}`), randomBytes(20_000));
+      await utimes(path.join(src, `f${i}`), old, old);
+    }
+    // Files changed within a second before a backup starts are not cached (racy mtimes); these
+    // were just written (their ctime is now), so the backups here "start" a few seconds later.
+    const later = () => new Date(Date.now() + 5000);
+    const first = await backup(repo, { source: src, program: 'test', cacheDir, now: later });
+    assert.equal(first.unchangedFiles, 0);
+    const second = await backup(repo, { source: src, program: 'test', cacheDir, now: later });
+    assert.equal(second.unchangedFiles, 10, 'nothing re-read');
+    assert.equal(second.snapshot.tree, first.snapshot.tree, 'the same tree');
+    await writeFile(path.join(src, 'f3'), 'changed');
+    await utimes(path.join(src, 'f3'), old, old); // same mtime as before: ctime and size still tell
+    const third = await backup(repo, { source: src, program: 'test', cacheDir, now: later });
+    assert.equal(third.unchangedFiles, 9);
+
+    // Forget everything and prune: the cache now names blobs the index lacks; it must not be trusted.
+    await forget(repo, { policy: { keepLast: 1 } });
+    for await (const info of store.list(repositoryLayout.snapshotsPrefix())) await store.delete(info.key);
+    await prune(repo, { maxUnused: 0 });
+    const fourth = await backup(repo, { source: src, program: 'test', cacheDir, now: later });
+    assert.equal(fourth.unchangedFiles, 0);
+    assert.ok((await checkRepository(repo, { readData: true })).healthy);
+    const target = path.join(dir, 'cached-restore');
+    const result = await restore(repo, { snapshot: await resolveSnapshot(repo, fourth.id), target });
     assert.deepEqual(result.failures, []);
   });
 });

@@ -37,7 +37,11 @@ describe('repository locks and maintenance (filesystem location)', () => {
   let url: string;
   let store: BlobStore;
   let source: string;
-  const cairn = (...args: string[]) => runCairn([...args, '--location', url], { CAIRN_PASSWORD: PASSWORD });
+  const cairn = (...args: string[]) =>
+    runCairn([...args, '--location', url], {
+      CAIRN_PASSWORD: PASSWORD,
+      XDG_CACHE_HOME: path.join(work, 'cache'),
+    });
 
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'cairn-locks-'));
@@ -70,7 +74,12 @@ describe('repository locks and maintenance (filesystem location)', () => {
         url,
       ],
       {
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', CAIRN_PASSWORD: PASSWORD },
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/root',
+          CAIRN_PASSWORD: PASSWORD,
+          XDG_CACHE_HOME: path.join(work, 'cache'),
+        },
         stdio: 'ignore',
       },
     );

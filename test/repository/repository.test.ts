@@ -107,7 +107,12 @@ for (const backend of backends) {
     let store: BlobStore;
     let source: string;
     const cairn = (...args: string[]) =>
-      runCairn([...args, '--location', url], { ...env, CAIRN_PASSWORD: PASSWORD });
+      runCairn([...args, '--location', url], {
+        ...env,
+        CAIRN_PASSWORD: PASSWORD,
+        // The metadata cache goes with the test's folder, not into $HOME.
+        XDG_CACHE_HOME: path.join(work, 'cache'),
+      });
 
     before(async () => {
       work = await mkdtemp(path.join(tmpdir(), 'cairn-repo-'));
@@ -308,6 +313,7 @@ for (const backend of backends) {
             HOME: process.env.HOME ?? '/root',
             ...env,
             CAIRN_PASSWORD: PASSWORD,
+            XDG_CACHE_HOME: path.join(work, 'cache'),
           },
           stdio: 'ignore',
         },
