@@ -21,30 +21,19 @@ import { ClusterConnection } from '../cluster/connection.ts';
 import { nearMatches } from '../cluster/discovery.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import {
+  addBackupFilterOptions,
+  type BackupFilterFlags,
+  backupFilterFromFlags,
+} from './backup-filter-flags.ts';
 import type { CliContext } from './context.ts';
 import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
 import { progressView } from './progress.ts';
 
-const list = (value: string, previous: string[] = []) => [
-  ...previous,
-  ...value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean),
-];
-const repeat = (value: string, previous: string[] = []) => [...previous, value];
-
-interface CreateFlags {
+interface CreateFlags extends BackupFilterFlags {
   location: string;
   kubeconfig?: string;
   context?: string;
-  includeNamespaces?: string[];
-  excludeNamespaces?: string[];
-  includeResources?: string[];
-  excludeResources?: string[];
-  includeClusterResources: string;
-  selector?: string[];
-  allVersions?: boolean;
   wait?: boolean;
   qps: string;
   burst: string;
@@ -104,20 +93,14 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
     .command('backup')
     .description('back up Kubernetes resources to a location, and inspect backups');
 
-  backup
+  const create = backup
     .command('create')
     .argument('<name>', 'backup name (a Kubernetes-style name; never reused)')
     .description('back up API objects of the current cluster into a location (runs inline)')
     .requiredOption('--location <url>', 'where to write (folder, file:// or s3:// URL)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context')
-    .option('--include-namespaces <list>', 'namespaces or globs, comma-separated (default: all)', list)
-    .option('--exclude-namespaces <list>', 'namespaces or globs to leave out', list)
-    .option('--include-resources <list>', 'resource types as kubectl names them (default: all)', list)
-    .option('--exclude-resources <list>', 'resource types to leave out', list)
-    .option('--include-cluster-resources <mode>', 'auto | true | false', 'auto')
-    .option('-l, --selector <selector>', 'label selector; repeat to OR several', repeat)
-    .option('--all-versions', 'back up every served version of each group, not only the preferred one')
+    .option('--context <name>', 'kubeconfig context');
+  addBackupFilterOptions(create)
     .option(
       '--wait',
       'wait for completion (inline backups always do; for compatibility with the controller path)',
@@ -128,22 +111,7 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
     .action(async (name: string, flags: CreateFlags) => {
       const format = parseOutputFormat(flags.output);
       assertResourceName('backup', name);
-      const mode = flags.includeClusterResources;
-      if (mode !== 'auto' && mode !== 'true' && mode !== 'false') {
-        throw new CairnError(
-          'CLI_INVALID_FLAG',
-          `--include-cluster-resources must be auto, true or false, not "${mode}"`,
-        );
-      }
-      const spec: BackupSpec = {
-        includeNamespaces: flags.includeNamespaces ?? [],
-        excludeNamespaces: flags.excludeNamespaces ?? [],
-        includeResources: flags.includeResources ?? [],
-        excludeResources: flags.excludeResources ?? [],
-        includeClusterResources: mode,
-        labelSelectors: flags.selector ?? [],
-        allVersions: flags.allVersions === true,
-      };
+      const spec: BackupSpec = backupFilterFromFlags(flags);
       const { store } = openLocation(flags.location);
       const connection = await ClusterConnection.connect({
         ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
