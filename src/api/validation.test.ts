@@ -255,6 +255,7 @@ describe('BackupLocation validation', () => {
       /config\.bucket: is required/,
     ],
     ['a relative path', { provider: 'filesystem', config: { path: 'data' } }, /must be absolute/],
+    ['a relative URL', { provider: 'filesystem', url: 'backups/here' }, /must be an absolute path or file:\/\/\/ URL/],
     [
       'a bad access mode',
       { provider: 'filesystem', url: '/x', accessMode: 'RW' },

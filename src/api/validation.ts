@@ -222,6 +222,8 @@ export function validateBackupLocationSpec(spec: unknown, prefix = 'spec'): stri
     problems.push(`${prefix}.url: "${s.url}" is a ${providerOfUrl(s.url)} URL but provider is ${s.provider}`);
   if (s.url !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(s.url) && !/^(s3|file):\/\//i.test(s.url))
     problems.push(`${prefix}.url: unsupported scheme in "${s.url}" (use a path, file:// or s3://)`);
+  if (s.url !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(s.url) && !s.url.startsWith('/'))
+    problems.push(`${prefix}.url: "${s.url}" must be an absolute path or file:/// URL (the controller has no working directory of yours)`);
   if (s.config !== undefined) {
     if (s.provider === 'filesystem' && s.config.path === undefined)
       problems.push(`${prefix}.config.path: is required for provider filesystem`);
