@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBackupCommands } from './backup-command.ts';
 import type { CliContext } from './context.ts';
 import { registerEtcdCommands } from './etcd-command.ts';
+import { registerInstallCommands } from './install-command.ts';
 import { registerLocationCommands } from './location-command.ts';
 import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
@@ -26,6 +27,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerEtcdCommands(program, ctx);
   registerRepoCommands(program, ctx);
   registerRestoreCommands(program, ctx);
+  registerInstallCommands(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
 }
