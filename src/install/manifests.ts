@@ -218,7 +218,8 @@ export function renderInstall(options: InstallOptions): KubeObject[] {
                 name: 'cairn',
                 image,
                 imagePullPolicy: 'IfNotPresent',
-                args: ['server', '--namespace', namespace, '--port', String(METRICS_PORT)],
+                // The image's ENTRYPOINT is `cairn server` (see Dockerfile); these are its flags.
+                args: ['--namespace', namespace, '--port', String(METRICS_PORT)],
                 env: [
                   { name: 'CAIRN_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                   // Leader election identity: the pod name is unique among replicas.
