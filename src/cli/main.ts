@@ -8,6 +8,7 @@ import { registerLocationCommands } from './location-command.ts';
 import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
 import { registerRestoreCommands } from './restore-command.ts';
+import { registerScheduleCommands } from './schedule-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -28,6 +29,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRepoCommands(program, ctx);
   registerRestoreCommands(program, ctx);
   registerInstallCommands(program, ctx);
+  registerScheduleCommands(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
 }
