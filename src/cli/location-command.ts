@@ -11,11 +11,12 @@ import { openLocation } from '../catalog/open-location.ts';
 import { FileSystemBlobStore } from '../storage/fs/fs-store.ts';
 import { formatLocation } from '../storage/location-url.ts';
 import type { CliContext } from './context.ts';
+import { registerLocationResourceCommands } from './location-resource-command.ts';
 import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
 
 const STATUS_LABEL: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 
-/** `cairn location init|check|info`. */
+/** `cairn location init|check|info` (URL-based) and `create|get` (BackupLocation resources). */
 export function registerLocationCommands(program: Command, ctx: CliContext): void {
   const location = program
     .command('location')
@@ -129,4 +130,6 @@ export function registerLocationCommands(program: Command, ctx: CliContext): voi
         await store.close();
       }
     });
+
+  registerLocationResourceCommands(location, ctx);
 }
