@@ -4,6 +4,7 @@
  * flushes packs, writes the index, and writes the snapshot last.
  */
 import type { BigIntStats } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
@@ -156,6 +157,9 @@ function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/** Files up to this size are read with synchronous calls (see SourceWalk.#smallFile). */
+const SYNC_READ_MAX = 256 * 1024;
+
 class SourceWalk {
   readonly counters: Counters = { files: 0, dirs: 0, symlinks: 0, bytes: 0, skipped: 0 };
   readonly warnings: BackupWarning[] = [];
@@ -248,6 +252,7 @@ class SourceWalk {
   }
 
   async #file(full: string, expected: number): Promise<{ content: string[]; size: number }> {
+    if (expected <= SYNC_READ_MAX) return this.#smallFile(full, expected);
     const handle = await open(full, 'r');
     try {
       const content: string[] = [];
@@ -257,12 +262,39 @@ class SourceWalk {
         size += bytesRead;
         return bytesRead;
       };
-      for await (const chunk of this.#repo.chunker.chunkFile(read, expected)) {
-        content.push(await this.#writer.save('data', chunk));
+      // Views into the read window: save() copies what it must keep (see BlobWriter.save).
+      for await (const chunk of this.#repo.chunker.chunkFile(read, expected, { views: true })) {
+        content.push(await this.#writer.save('data', chunk, { transient: true }));
       }
       return { content, size };
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Small files are read with synchronous calls on the main thread: one
+   * open/read/close costs ~10 µs of CPU that way against ~50 µs through
+   * fs/promises (a thread-pool hop and promises per call) — for 20,000 small
+   * files that was a second of CPU (the profile's `read`/`close`/`open`).
+   * The calls block only as long as the kernel takes for a small read.
+   */
+  async #smallFile(full: string, expected: number): Promise<{ content: string[]; size: number }> {
+    const fd = openSync(full, 'r');
+    try {
+      const content: string[] = [];
+      let size = 0;
+      const read = async (target: Buffer, offset: number, length: number): Promise<number> => {
+        const n = readSync(fd, target, offset, length, null);
+        size += n;
+        return n;
+      };
+      for await (const chunk of this.#repo.chunker.chunkFile(read, expected, { views: true })) {
+        content.push(await this.#writer.save('data', chunk, { transient: true }));
+      }
+      return { content, size };
+    } finally {
+      closeSync(fd);
     }
   }
 

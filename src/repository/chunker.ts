@@ -93,11 +93,13 @@ export class Chunker {
    * one reusable window of at most 2 × `maxSize`, sized down to `sizeHint` for
    * small files. Each chunk is copied out of the window (so it holds exactly
    * its own bytes while it travels the pipeline) except the last, which may
-   * keep the window since nothing reuses it afterwards.
+   * keep the window since nothing reuses it afterwards — or, with `views`,
+   * none is copied and the consumer must not keep a chunk past its turn.
    */
   async *chunkFile(
     read: (target: Buffer, offset: number, length: number) => Promise<number>,
     sizeHint: number,
+    options: { views?: boolean } = {},
   ): AsyncGenerator<Uint8Array> {
     const { maxSize } = this.params;
     const capacity = 2 * maxSize;
@@ -114,7 +116,11 @@ export class Chunker {
       while (end - start >= maxSize || (eof && start < end)) {
         const n = this.cut(window, start, end);
         const last = eof && start + n === end;
-        yield last ? window.subarray(start, end) : Buffer.from(window.subarray(start, start + n));
+        // With `views`, the consumer promises to be done with a chunk (or to copy it) before
+        // asking for the next one: the window's bytes are then reused without a copy.
+        yield last || options.views === true
+          ? window.subarray(start, start + n)
+          : Buffer.from(window.subarray(start, start + n));
         start += n;
       }
       if (eof) return;

@@ -505,14 +505,27 @@ export class BlobWriter {
     );
   }
 
-  /** Saves a blob unless it is known; resolves with its id once the pipeline accepted it. */
-  async save(type: BlobType, plaintext: Uint8Array): Promise<string> {
+  /**
+   * Saves a blob unless it is known; resolves with its id once the pipeline
+   * accepted it. With `transient`, `plaintext` is a view the caller reuses
+   * once this resolves, so it is only read synchronously here: incompressible
+   * data is sealed at once (no copy of the plaintext), compressible data is
+   * copied for the asynchronous zstd.
+   */
+  async save(type: BlobType, plaintext: Uint8Array, options: { transient?: boolean } = {}): Promise<string> {
     this.#throwIfFailed();
     const id = this.#repo.blobId(plaintext);
     if (this.#repo.has(id) || this.#pending.has(id)) return id;
     this.#pending.add(id);
+    let input: Uint8Array | Buffer[] = plaintext;
+    const rawLength = plaintext.length;
+    if (options.transient === true) {
+      input = compressible(plaintext)
+        ? Buffer.from(plaintext)
+        : sealPieces(this.#repo.encryptionKey, type, plaintext);
+    }
     await this.#blobs.acquire();
-    const work = this.#process(type, id, plaintext).then(
+    const work = this.#process(type, id, input, rawLength).then(
       () => undefined,
       (err: unknown) => {
         this.#failure ??= err;
@@ -562,21 +575,26 @@ export class BlobWriter {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
-  async #process(type: BlobType, id: string, plaintext: Uint8Array): Promise<void> {
-    let stored: Uint8Array = plaintext;
+  /** `input` is the plaintext, or (already sealed, incompressible) its sealed pieces. */
+  async #process(type: BlobType, id: string, input: Uint8Array | Buffer[], rawLength: number): Promise<void> {
+    let pieces: Buffer[];
     let compression: Compression = 'none';
-    if (plaintext.length >= 64 && sampleEntropy(plaintext) < INCOMPRESSIBLE_BITS_PER_BYTE) {
-      const compressed = await zstdCompress(plaintext, {
-        params: { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level },
-      });
-      if (compressed.length < plaintext.length) {
-        stored = compressed;
-        compression = 'zstd';
+    if (Array.isArray(input)) pieces = input;
+    else {
+      let stored: Uint8Array = input;
+      if (compressible(input)) {
+        const compressed = await zstdCompress(input, {
+          params: { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level },
+        });
+        if (compressed.length < input.length) {
+          stored = compressed;
+          compression = 'zstd';
+        }
       }
+      this.#throwIfFailed();
+      pieces = sealPieces(this.#repo.encryptionKey, type, stored);
     }
-    this.#throwIfFailed();
-    const pieces = sealPieces(this.#repo.encryptionKey, type, stored);
-    const blob = { id, type, pieces, rawLength: plaintext.length, compression };
+    const blob = { id, type, pieces, rawLength, compression };
     const append = this.#appends[type].then(() => this.#append(type, blob));
     this.#appends[type] = append.catch(() => {});
     await append;
@@ -625,6 +643,11 @@ export class BlobWriter {
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
   }
+}
+
+/** Whether zstd is worth trying (big enough, and a sample's entropy says it may shrink). */
+function compressible(data: Uint8Array): boolean {
+  return data.length >= 64 && sampleEntropy(data) < INCOMPRESSIBLE_BITS_PER_BYTE;
 }
 
 /**
