@@ -9,6 +9,7 @@ import { registerRepoCommands } from './repo-command.ts';
 import { reportError } from './report-error.ts';
 import { registerRestoreCommands } from './restore-command.ts';
 import { registerScheduleCommands } from './schedule-command.ts';
+import { registerServerCommand } from './server-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -30,6 +31,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRestoreCommands(program, ctx);
   registerInstallCommands(program, ctx);
   registerScheduleCommands(program, ctx);
+  registerServerCommand(program, ctx);
   registerSandboxLauncher(program, ctx);
   return program;
 }
