@@ -6,6 +6,7 @@ import { labelSelectorProblem } from './label-selector.ts';
 import { newRestore } from './restore.ts';
 import { newSchedule, type ScheduleSpec } from './schedule.ts';
 import {
+  storageLocationProblems,
   validateBackup,
   validateBackupLocation,
   validateBackupLocationSpec,
@@ -255,7 +256,11 @@ describe('BackupLocation validation', () => {
       /config\.bucket: is required/,
     ],
     ['a relative path', { provider: 'filesystem', config: { path: 'data' } }, /must be absolute/],
-    ['a relative URL', { provider: 'filesystem', url: 'backups/here' }, /must be an absolute path or file:\/\/\/ URL/],
+    [
+      'a relative URL',
+      { provider: 'filesystem', url: 'backups/here' },
+      /must be an absolute path or file:\/\/\/ URL/,
+    ],
     [
       'a bad access mode',
       { provider: 'filesystem', url: '/x', accessMode: 'RW' },
@@ -322,4 +327,42 @@ describe('label selector syntax', () => {
     'app in a,b)',
   ])
     it(`rejects ${JSON.stringify(bad)}`, () => assert.notEqual(labelSelectorProblem(bad), undefined));
+});
+
+describe('storageLocationProblems', () => {
+  const locations = [
+    { name: 'primary', default: true },
+    { name: 'archive', accessMode: 'ReadOnly' },
+  ];
+  it('resolves names and the default', () => {
+    assert.deepEqual(storageLocationProblems('spec.storageLocation', 'primary', locations, 'write'), []);
+    assert.deepEqual(storageLocationProblems('spec.storageLocation', undefined, locations, 'write'), []);
+    assert.deepEqual(storageLocationProblems('spec.storageLocation', 'archive', locations, 'read'), []);
+  });
+  it('names an unknown location with the known ones', () => {
+    one(
+      storageLocationProblems('spec.storageLocation', 'primray', locations, 'write'),
+      /^spec\.storageLocation: BackupLocation "primray" does not exist \(known: primary, archive\)/,
+    );
+    one(storageLocationProblems('spec.storageLocation', 'x', [], 'read'), /there are none/);
+  });
+  it('refuses writing to a ReadOnly location, and a missing or ambiguous default', () => {
+    one(storageLocationProblems('spec.storageLocation', 'archive', locations, 'write'), /is ReadOnly/);
+    one(
+      storageLocationProblems('spec.template.storageLocation', undefined, [{ name: 'a' }], 'write'),
+      /no BackupLocation is the default/,
+    );
+    one(
+      storageLocationProblems(
+        'spec.storageLocation',
+        '',
+        [
+          { name: 'a', default: true },
+          { name: 'b', default: true },
+        ],
+        'read',
+      ),
+      /several BackupLocations are the default \(a, b\)/,
+    );
+  });
 });

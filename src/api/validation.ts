@@ -223,7 +223,9 @@ export function validateBackupLocationSpec(spec: unknown, prefix = 'spec'): stri
   if (s.url !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(s.url) && !/^(s3|file):\/\//i.test(s.url))
     problems.push(`${prefix}.url: unsupported scheme in "${s.url}" (use a path, file:// or s3://)`);
   if (s.url !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(s.url) && !s.url.startsWith('/'))
-    problems.push(`${prefix}.url: "${s.url}" must be an absolute path or file:/// URL (the controller has no working directory of yours)`);
+    problems.push(
+      `${prefix}.url: "${s.url}" must be an absolute path or file:/// URL (the controller has no working directory of yours)`,
+    );
   if (s.config !== undefined) {
     if (s.provider === 'filesystem' && s.config.path === undefined)
       problems.push(`${prefix}.config.path: is required for provider filesystem`);
@@ -255,4 +257,45 @@ export function validateEtcdBackupSpec(spec: unknown, prefix = 'spec'): string[]
     if (!/^https?:\/\/[^/\s]+\/?$/.test(e))
       problems.push(`${prefix}.endpoints[${i}]: "${e}" is not an http(s)://host:port URL`);
   return problems;
+}
+
+/** What a resource needs of its storage location. */
+export type LocationUse = 'write' | 'read';
+
+/**
+ * Problems resolving a storage location name against the BackupLocations that
+ * exist (a check against the cluster, so not part of `validate*`): an unknown
+ * name (with the known ones), no name and no default (or several defaults),
+ * or a ReadOnly location for something that writes.
+ */
+export function storageLocationProblems(
+  field: string,
+  name: string | undefined,
+  locations: readonly { name: string; default?: boolean; accessMode?: string }[],
+  use: LocationUse,
+): string[] {
+  let chosen: (typeof locations)[number] | undefined;
+  if (name === undefined || name === '') {
+    const defaults = locations.filter((l) => l.default === true);
+    if (defaults.length === 0)
+      return [
+        `${field}: no storage location given and no BackupLocation is the default (create one with \`cairn location create NAME --url … --default\`)`,
+      ];
+    if (defaults.length > 1)
+      return [
+        `${field}: several BackupLocations are the default (${defaults.map((d) => d.name).join(', ')}); name one`,
+      ];
+    chosen = defaults[0];
+  } else {
+    chosen = locations.find((l) => l.name === name);
+    if (chosen === undefined) {
+      const known = locations.map((l) => l.name);
+      return [
+        `${field}: BackupLocation "${name}" does not exist${known.length > 0 ? ` (known: ${known.join(', ')})` : ' (there are none)'}`,
+      ];
+    }
+  }
+  if (use === 'write' && chosen?.accessMode === 'ReadOnly')
+    return [`${field}: BackupLocation "${chosen.name}" is ReadOnly; backups cannot be written to it`];
+  return [];
 }

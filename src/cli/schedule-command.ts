@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { BACKUP_FINAL_PHASES, BACKUP_PLURAL, type Backup } from '../api/backup.ts';
+import { BACKUP_LOCATION_PLURAL, type BackupLocation } from '../api/backup-location.ts';
 import { LABELS } from '../api/common.ts';
 import {
   newSchedule,
@@ -8,7 +9,7 @@ import {
   type Schedule,
   type ScheduleSpec,
 } from '../api/schedule.ts';
-import { validateSchedule } from '../api/validation.ts';
+import { storageLocationProblems, validateSchedule } from '../api/validation.ts';
 import { assertResourceName } from '../catalog/layout.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { planRetention } from '../schedule/retention.ts';
@@ -176,10 +177,17 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
       }
       const connection = await connectFromFlags(flags);
       try {
-        const created = await new CairnResources(connection, flags.namespace).create(
-          SCHEDULE_PLURAL,
-          resource,
-        );
+        const resources = new CairnResources(connection, flags.namespace);
+        const created = await resources.create(SCHEDULE_PLURAL, resource);
+        // Not a refusal: the location may be created after the schedule; the controller re-checks.
+        const locations = await resources.list<BackupLocation>(BACKUP_LOCATION_PLURAL);
+        for (const problem of storageLocationProblems(
+          'spec.template.storageLocation',
+          resource.spec.template.storageLocation,
+          locations.map((l) => ({ name: l.metadata.name, ...l.spec })),
+          'write',
+        ))
+          ctx.err(`warning: ${problem}\n`);
         const next = nextRun(created, new Date());
         ctx.out(
           `Schedule "${name}" created in ${flags.namespace}${resource.spec.paused ? ' (paused)' : ''}.` +
