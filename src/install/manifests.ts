@@ -31,6 +31,8 @@ export interface InstallOptions {
 
 /** The one port of `cairn server`: /metrics, /healthz and /readyz. */
 export const METRICS_PORT = 8085;
+/** How long a stopping controller lets running backups finish (`cairn server --shutdown-timeout`). */
+export const SHUTDOWN_TIMEOUT_S = 300;
 /** Names of the objects `cairn install` creates (all `cairn`, CRDs aside). */
 export const INSTALL_NAME = 'cairn';
 export const FIELD_MANAGER = 'cairn-install';
@@ -212,14 +214,23 @@ export function renderInstall(options: InstallOptions): KubeObject[] {
               fsGroup: 10001,
               seccompProfile: { type: 'RuntimeDefault' },
             },
-            terminationGracePeriodSeconds: 60,
+            // SIGTERM lets running backups finish for up to --shutdown-timeout; the kubelet must not
+            // SIGKILL before that (plus time to release the lease).
+            terminationGracePeriodSeconds: SHUTDOWN_TIMEOUT_S + 30,
             containers: [
               {
                 name: 'cairn',
                 image,
                 imagePullPolicy: 'IfNotPresent',
                 // The image's ENTRYPOINT is `cairn server` (see Dockerfile); these are its flags.
-                args: ['--namespace', namespace, '--port', String(METRICS_PORT)],
+                args: [
+                  '--namespace',
+                  namespace,
+                  '--metrics-port',
+                  String(METRICS_PORT),
+                  '--shutdown-timeout',
+                  `${SHUTDOWN_TIMEOUT_S}s`,
+                ],
                 env: [
                   { name: 'CAIRN_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                   // Leader election identity: the pod name is unique among replicas.

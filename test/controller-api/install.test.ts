@@ -109,6 +109,13 @@ describe('cairn install --dry-run', () => {
     };
     assert.equal(deployment.metadata.namespace, 'backup-ops');
     assert.equal(deployment.spec.template.spec.containers[0]?.image, 'registry.example/cairn:test');
+    // The args are flags the real `cairn server` accepts (the image's ENTRYPOINT is `cairn server`):
+    // it gets as far as loading the kubeconfig.
+    const args = deployment.spec.template.spec.containers[0]?.args ?? [];
+    const server = await api.cairn(['server', ...args, '--kubeconfig', '/nonexistent/kubeconfig']);
+    assert.notEqual(server.code, 0);
+    assert.doesNotMatch(server.stderr, /unknown option|too many arguments/);
+    assert.match(server.stderr, /KUBECONFIG_INVALID|kubeconfig/);
     // Cluster-scoped RBAC names carry the namespace, so two installs never collide.
     assert.ok(list.items.some((i) => i.kind === 'ClusterRole' && i.metadata.name === 'cairn-backup-ops'));
     ok(await api.kubectl(['apply', '--dry-run=client', '-f', '-'], rendered.stdout), 'kubectl apply json');
