@@ -337,7 +337,7 @@ export class EtcdClient {
   }
 
   /**
-   * Maintenance.Snapshot as a stream of ~1 MiB buffers (the bbolt file
+   * Maintenance.Snapshot as a stream of 256 KiB buffers (the bbolt file
    * followed by its 32-byte SHA-256), with flow control: etcd sends more only as the
    * consumer pulls. Same endpoint, TLS material and token as the other calls.
    */

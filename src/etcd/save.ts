@@ -1,7 +1,7 @@
 /**
  * `snapshot save`: etcd's Maintenance.Snapshot stream straight into the
  * location, hashed and trailer-checked on the way, manifest written last.
- * Memory stays bounded: one gRPC message and one ~1 MiB write buffer at a time
+ * Memory stays bounded: a few 256 KiB buffers in flight, the HTTP/2 window
  * (plus what the backend holds for multipart uploads).
  */
 

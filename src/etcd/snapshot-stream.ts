@@ -5,7 +5,7 @@
  * trailers carry `grpc-status`. {@link SnapshotFrameParser} walks that framing
  * and the few protobuf fields of `SnapshotResponse` as the bytes arrive and
  * hands on the `blob` bytes as views into the received HTTP/2 frames, which
- * are copied once, into the 1 MiB buffers handed to storage: no per-message
+ * are copied once, into the 256 KiB buffers handed to storage: no per-message
  * buffer, no reflection. Through grpc-js the same stream
  * cost ~1.7× etcdctl's CPU (a buffer and a copy per 32 KiB message, plus call
  * bookkeeping), which on a busy two-core machine made the save 2–3× slower
@@ -13,18 +13,25 @@
  *
  * Flow control: when two full buffers wait for the consumer, the HTTP/2
  * stream is paused, Node stops acknowledging data, and etcd stops sending
- * once the window (8 MiB) is full.
+ * once the window is full.
  */
 import http2 from 'node:http2';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { EtcdTls } from './client.ts';
 
-const WINDOW = 8 * 1024 * 1024;
+/**
+ * HTTP/2 receive window (stream and connection). grpc-go, etcdctl's client,
+ * starts at 64 KiB and grows it by BDP estimation up to 16 MiB. Measured on a
+ * 1.1 GiB snapshot: 64 KiB costs ~0.4 CPU-s more (a WINDOW_UPDATE every few
+ * frames) and is slower; 1, 8 and 16 MiB are equally fast, and 1 MiB keeps
+ * ~10 MiB less in flight when storage is briefly slower than etcd.
+ */
+const WINDOW = 1024 * 1024;
 /** Full buffers that may wait for the consumer before the HTTP/2 stream is paused. */
 const READY_LIMIT = 2;
 /** Bytes handed out between two young-generation collections (see {@link youngGcFunction}). */
-const GC_EVERY_BYTES = 8 * 1024 * 1024;
+const GC_EVERY_BYTES = 4 * 1024 * 1024;
 
 let youngGc: (() => void) | null | undefined;
 /**
@@ -32,15 +39,18 @@ let youngGc: (() => void) | null | undefined;
  * null when V8 does not offer one.
  *
  * Why: every MiB of snapshot leaves ~2 MiB of garbage outside the JS heap —
- * Node's HTTP/2 read buffers and the 1 MiB buffers handed to storage — but
- * only a few hundred bytes of JS objects, so V8's young generation fills up
- * rarely, and V8 collects only when ~64 MiB of such buffers have piled up
- * (measured: 70–90 MiB of dead ArrayBuffers at the peak of a 1.1 GiB save).
- * A scavenge every 8 MiB frees them while they are still young: peak RSS
- * ~50 MiB lower, CPU unchanged (docs/benchmarks.md, etcd). The buffers cannot
- * be recycled instead: a BlobStore may keep a chunk after asking for the next
- * (S3 multipart gathers chunks into parts). `--expose-gc` is switched on only
- * long enough to fetch the function from a fresh context, and only by the
+ * Node's HTTP/2 read buffers and the buffers handed to storage — but only a
+ * few hundred bytes of JS objects, so V8's young generation fills up rarely,
+ * and V8 collects only when ~64 MiB of such buffers have piled up (measured:
+ * 70–90 MiB of dead ArrayBuffers at the peak of a 1.1 GiB save). A scavenge
+ * (~1 ms) every 4 MiB frees them while they are still young: peak RSS ~60 MiB
+ * lower, and less CPU, not more — malloc hands the freed, already mapped
+ * memory back instead of faulting in fresh pages (docs/benchmarks.md,
+ * etcd). Much more often does not pay: every 2 MiB doubles the GC time for
+ * ~3 MiB less. The buffers cannot be recycled instead: a BlobStore may keep
+ * a chunk after asking for the next (S3 multipart gathers chunks into parts).
+ * `--expose-gc` is switched on only long enough to fetch the function from a
+ * fresh context (the main context never gets a `gc` global), and only by the
  * command that streams a snapshot.
  */
 function youngGcFunction(): (() => void) | null {
@@ -179,11 +189,11 @@ export interface SnapshotStreamOptions {
   readonly tls?: EtcdTls;
   readonly token?: string;
   readonly signal?: AbortSignal;
-  /** Size of the buffers yielded (the last one may be shorter); default 1 MiB. */
+  /** Size of the buffers yielded (the last one may be shorter); default 256 KiB. */
   readonly chunkBytes?: number;
 }
 
-/** Streams the snapshot's bytes (bbolt file + SHA-256 trailer) in ~1 MiB buffers. */
+/** Streams the snapshot's bytes (bbolt file + SHA-256 trailer) in 256 KiB buffers. */
 export async function* snapshotStream(options: SnapshotStreamOptions): AsyncGenerator<Buffer> {
   const session = http2.connect(options.url, {
     ...(options.tls?.ca ? { ca: options.tls.ca } : {}),
@@ -226,12 +236,12 @@ export async function* snapshotStream(options: SnapshotStreamOptions): AsyncGene
   // The response is consumed through 'data' events, not the async iterator:
   // the iterator's `read()` concatenates whatever frames are buffered into a
   // new buffer (a second copy of most of the snapshot, and as much garbage).
-  // Each frame's blob bytes are copied once, into ~1 MiB buffers; at most
+  // Each frame's blob bytes are copied once, into 256 KiB buffers; at most
   // READY_LIMIT full buffers wait for the consumer before the request is
   // paused — then Node stops acknowledging data, and etcd stops sending once
   // the HTTP/2 window is full (back-pressure instead of buffering).
   const parser = new SnapshotFrameParser();
-  const size = options.chunkBytes ?? 1024 * 1024;
+  const size = options.chunkBytes ?? 256 * 1024;
   let buffer = Buffer.allocUnsafe(size);
   let used = 0;
   const ready: Buffer[] = [];
