@@ -2,7 +2,12 @@
 // `etcdctl snapshot save` of the same database, in the same run, plus the time to save
 // straight into Ceph RGW (S3). Targets: Cairn ≤ 1.1× etcdctl's wall time, peak RSS ≤ 150 MB.
 //
-//   node scripts/with-services.ts node bench/etcd.ts [--size-mib N] [--runs N] [--no-rgw]
+//   node scripts/with-services.ts node bench/etcd.ts [--size-mib N] [--runs N] [--no-rgw] [--part-size-mib N]
+//
+// CAIRN_RUN_FROM=src|dist is passed to every cairn child (bin/cairn.js runs dist/ only when it is
+// fresher than every source file; the table says which one ran). `cairn --version` is measured as
+// the start-up baseline of the CLI, and the 1-minute load average is recorded before every phase
+// (the machine is shared: read CPU seconds, which load disturbs less than wall time).
 //
 // Every measured phase is a child process under /usr/bin/time (wall, user, sys, peak RSS),
 // startup included. Runs alternate the order (etcdctl first, then Cairn first, …); when run
@@ -11,6 +16,7 @@
 // on stdout and a JSON file in the OS temp dir (path printed).
 
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,13 +31,14 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const cairnBin = path.join(repoRoot, 'bin', 'cairn.js');
 
 function parseArgs(argv: readonly string[]) {
-  const options = { sizeMiB: 1024, runs: 3, rgw: true };
+  const options = { sizeMiB: 1024, runs: 3, rgw: true, partSizeMiB: undefined as number | undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const next = () => Number(argv[++i]);
     if (arg === '--size-mib') options.sizeMiB = next();
     else if (arg === '--runs') options.runs = next();
     else if (arg === '--no-rgw') options.rgw = false;
+    else if (arg === '--part-size-mib') options.partSizeMiB = next();
     else throw new Error(`unknown argument ${arg}`);
   }
   return options;
@@ -42,6 +49,20 @@ function dropCaches(): void {
   execFileSync('sync');
   if (isRoot) execFileSync('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches']);
 }
+
+/** Which tree bin/cairn.js runs: CAIRN_RUN_FROM, else dist/ when its build-info is newer than every source. */
+async function cairnEntry(): Promise<string> {
+  const forced = process.env.CAIRN_RUN_FROM;
+  if (forced === 'src' || forced === 'dist') return `${forced} (CAIRN_RUN_FROM)`;
+  const info = path.join(repoRoot, 'dist', 'build-info.json');
+  if (!existsSync(info)) return 'src (no dist/)';
+  const { newestSourceMtimeMs } = await import('../bin/source-freshness.js');
+  const built = JSON.parse(readFileSync(info, 'utf8')).sourceMtimeMs as number;
+  const sources = await newestSourceMtimeMs(repoRoot);
+  return sources === undefined || sources <= built ? 'dist (fresh)' : 'src (dist/ is stale)';
+}
+
+const load1 = () => os.loadavg()[0] ?? 0;
 
 const fmt = (t: Timing) =>
   `${t.wall.toFixed(2)} s wall, ${(t.user + t.sys).toFixed(2)} s CPU, ${(t.maxRssKiB / 1024).toFixed(0)} MiB RSS`;
@@ -72,6 +93,21 @@ async function main(): Promise<void> {
     execFileSync(process.execPath, [cairnBin, 'location', 'init', loc]);
     execFileSync(process.execPath, [cairnBin, 'etcd', 'cluster', 'init', ...at(loc)]);
 
+    const entry = await cairnEntry();
+    log(`cairn runs from ${entry}`);
+    const loads: number[] = [];
+    const baselineRuns: Timing[] = [];
+    for (let run = 0; run < options.runs; run++) {
+      loads.push(load1());
+      const timing = await runTimed(process.execPath, [cairnBin, '--version'], {
+        env: process.env,
+        logFile: path.join(work, `version-${run}.log`),
+        timeFile: path.join(work, `version-${run}.time`),
+      });
+      baselineRuns.push(timing);
+      log(`run ${run + 1} cairn --version (start-up baseline): ${fmt(timing)}`);
+    }
+
     const etcdctlRuns: Timing[] = [];
     const cairnRuns: Timing[] = [];
     let compared = false;
@@ -79,6 +115,7 @@ async function main(): Promise<void> {
       const order = run % 2 === 0 ? ['etcdctl', 'cairn'] : ['cairn', 'etcdctl'];
       for (const who of order) {
         dropCaches();
+        loads.push(load1());
         const logFile = path.join(work, `${who}-${run}.log`);
         const timeFile = path.join(work, `${who}-${run}.time`);
         if (who === 'etcdctl') {
@@ -121,7 +158,9 @@ async function main(): Promise<void> {
       const admin = benchAdmin(s3);
       const bucket = await admin.createBucket('bench-etcd');
       try {
-        const url = `s3://${bucket.bucket}/cairn?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}`;
+        const partSize =
+          options.partSizeMiB === undefined ? '' : `&partSize=${Math.round(options.partSizeMiB * MiB)}`;
+        const url = `s3://${bucket.bucket}/cairn?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}${partSize}`;
         const s3env = {
           ...env,
           AWS_ACCESS_KEY_ID: s3.accessKeyId,
@@ -139,6 +178,7 @@ async function main(): Promise<void> {
               execFileSync('radosgw-admin', ['-c', conf, 'gc', 'process', '--include-all']);
           }
           dropCaches();
+          loads.push(load1());
           const timing = await runTimed(
             process.execPath,
             [cairnBin, 'etcd', 'snapshot', 'save', '--endpoints', etcd.endpoint, ...at(url)],
@@ -169,32 +209,43 @@ async function main(): Promise<void> {
     const summary = (runs: Timing[]) => ({
       wall: median(runs.map((r) => r.wall)),
       cpu: median(runs.map((r) => r.user + r.sys)),
-      rssMiB: Math.max(...runs.map((r) => r.maxRssKiB)) / 1024,
+      rssMiB: median(runs.map((r) => r.maxRssKiB)) / 1024,
+      rssMaxMiB: Math.max(...runs.map((r) => r.maxRssKiB)) / 1024,
     });
+    const b = summary(baselineRuns);
     const e = summary(etcdctlRuns);
     const c = summary(cairnRuns);
     const r = rgw.length > 0 ? summary(rgw) : undefined;
     const sizeMiB = (status.dbSize as number) / MiB;
     const rows = [
+      ['cairn --version (start-up baseline)', b],
       ['etcdctl snapshot save → local file', e],
       ['cairn etcd snapshot save → filesystem location', c],
       ...(r ? [['cairn etcd snapshot save → Ceph RGW (S3)', r] as const] : []),
     ] as const;
+    const sortedLoads = [...loads].sort((x, y) => x - y);
     console.log(
-      `\netcd ${status.version}, database ${sizeMiB.toFixed(0)} MiB, ${keys} keys, median of ${options.runs}, page cache ${isRoot ? 'dropped before every phase' : 'NOT dropped (not root)'}\n`,
+      `\netcd ${status.version}, database ${sizeMiB.toFixed(0)} MiB, ${keys} keys, median of ${options.runs}, page cache ${isRoot ? 'dropped before every phase' : 'NOT dropped (not root)'}; cairn from ${entry}${options.partSizeMiB === undefined ? '' : `; S3 part size ${options.partSizeMiB} MiB`}`,
     );
-    console.log('| phase | wall (s) | MB/s | CPU (s) | peak RSS (MiB) |');
+    console.log(
+      `1-minute load average before the phases: median ${median(loads).toFixed(1)} (${sortedLoads[0]?.toFixed(1)}–${sortedLoads.at(-1)?.toFixed(1)}) on ${os.cpus().length} CPUs\n`,
+    );
+    console.log('| phase | wall (s) | MB/s | CPU (s) | peak RSS (MiB), median (max) |');
     console.log('| --- | ---: | ---: | ---: | ---: |');
     for (const [label, s] of rows) {
+      const mbs = s === b ? '' : (sizeMiB / s.wall).toFixed(0);
       console.log(
-        `| ${label} | ${s.wall.toFixed(2)} | ${(sizeMiB / s.wall).toFixed(0)} | ${s.cpu.toFixed(2)} | ${s.rssMiB.toFixed(0)} |`,
+        `| ${label} | ${s.wall.toFixed(2)} | ${mbs} | ${s.cpu.toFixed(2)} | ${s.rssMiB.toFixed(0)} (${s.rssMaxMiB.toFixed(0)}) |`,
       );
     }
     console.log(
-      `\nCairn / etcdctl wall time: ${(c.wall / e.wall).toFixed(2)}× (target ≤ 1.1×); Cairn peak RSS ${c.rssMiB.toFixed(0)} MiB (target ≤ 150)`,
+      `\nCairn / etcdctl: wall ${(c.wall / e.wall).toFixed(2)}× (target ≤ 1.1×), CPU ${(c.cpu / e.cpu).toFixed(2)}×; Cairn peak RSS ${c.rssMiB.toFixed(0)} MiB median, ${c.rssMaxMiB.toFixed(0)} max (target ≤ 150 MB = 143 MiB)`,
     );
     const out = path.join(os.tmpdir(), `cairn-bench-etcd-${Date.now()}.json`);
-    await writeFile(out, JSON.stringify({ options, status, etcdctlRuns, cairnRuns, rgw }, null, 2));
+    await writeFile(
+      out,
+      JSON.stringify({ options, entry, status, loads, baselineRuns, etcdctlRuns, cairnRuns, rgw }, null, 2),
+    );
     console.log(`raw results: ${out}`);
   } finally {
     await etcd.stop();
