@@ -86,8 +86,10 @@ function isoWeek(y: number, m: number, d: number): { year: number; week: number 
   return { year, week };
 }
 
-function bucketKey(bucket: BucketName, time: Date, timeZone: string): string {
-  const { y, m, d, h } = calendar(time, timeZone);
+type CalendarFields = ReturnType<typeof calendar>;
+
+function bucketKey(bucket: BucketName, time: Date, fields: CalendarFields): string {
+  const { y, m, d, h } = fields;
   const two = (n: number) => String(n).padStart(2, '0');
   switch (bucket) {
     case 'hourly': {
@@ -135,6 +137,16 @@ export function planRetention(
   }
 
   const good = items.filter((i) => i.good);
+  // One time-zone conversion per item (Intl is the expensive part), shared by every bucket rule.
+  const fieldsOf = new Map<RetentionItem, CalendarFields>();
+  const fields = (item: RetentionItem) => {
+    let f = fieldsOf.get(item);
+    if (f === undefined) {
+      f = calendar(item.time, timeZone);
+      fieldsOf.set(item, f);
+    }
+    return f;
+  };
   if (policy.keepLast !== undefined)
     for (const item of good.slice(0, policy.keepLast)) keepFor(item, `keepLast ${policy.keepLast}`);
   for (const [field, bucket] of BUCKETS) {
@@ -143,7 +155,7 @@ export function planRetention(
     const seen = new Set<string>();
     for (const item of good) {
       if (seen.size >= wanted) break;
-      const key = bucketKey(bucket, item.time, timeZone);
+      const key = bucketKey(bucket, item.time, fields(item));
       if (seen.has(key)) continue;
       seen.add(key);
       keepFor(item, `${bucket} ${key.split(' ').slice(0, 2).join(' ')}`);
