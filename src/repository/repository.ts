@@ -52,6 +52,9 @@ const zstdDecompress = promisify(zlib.zstdDecompress);
 
 export const INDEX_FILE_VERSION = 1;
 
+/** Blobs up to this size are (de)compressed synchronously (see BlobWriter.#process). */
+const SYNC_ZSTD_MAX = 256 * 1024;
+
 /** Where a blob lives. */
 export interface IndexEntry extends PackedBlob {
   readonly pack: string;
@@ -413,7 +416,8 @@ export class Repository {
     let plain: Buffer;
     if (entry.compression === 'zstd') {
       try {
-        plain = await zstdDecompress(stored);
+        plain =
+          entry.rawLength <= SYNC_ZSTD_MAX ? zlib.zstdDecompressSync(stored) : await zstdDecompress(stored);
       } catch (err) {
         throw corrupt(`it does not decompress (${messageOf(err)})`);
       }
@@ -583,9 +587,13 @@ export class BlobWriter {
     else {
       let stored: Uint8Array = input;
       if (compressible(input)) {
-        const compressed = await zstdCompress(input, {
-          params: { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level },
-        });
+        const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level };
+        // Small blobs are compressed synchronously: the async zlib call costs ~3× the CPU of the
+        // compression itself for 32 KiB inputs (stream setup, thread-pool hop, callbacks).
+        const compressed =
+          input.length <= SYNC_ZSTD_MAX
+            ? zlib.zstdCompressSync(input, { params })
+            : await zstdCompress(input, { params });
         if (compressed.length < input.length) {
           stored = compressed;
           compression = 'zstd';
