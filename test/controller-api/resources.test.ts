@@ -93,7 +93,10 @@ describe('CLI on cairn.dev resources, read back with kubectl', () => {
     );
     assert.match(created.stdout, /Schedule "nightly" created in cairn-system\. Next run: /);
     // The location does not exist yet: a warning, not a refusal (it may be created later).
-    assert.match(created.stderr, /warning: spec\.template\.storageLocation: BackupLocation "primary" does not exist/);
+    assert.match(
+      created.stderr,
+      /warning: spec\.template\.storageLocation: BackupLocation "primary" does not exist/,
+    );
     const got = await api.kubectlJson<Schedule>(['get', 'schedules.cairn.dev', 'nightly', '-n', NS]);
     assert.deepEqual(got.spec, {
       schedule: '30 2 * * *',
