@@ -131,6 +131,12 @@ describe('Schedule validation', () => {
     assert.equal(problems.length, 4, problems.join('\n'));
   });
 
+  it('rejects a schedule name that cannot label its backups', () => {
+    one(validateSchedule(newSchedule('x'.repeat(64), 'ns', schedule())), /^metadata\.name: .*at most 63/);
+    one(validateSchedule(newSchedule('a.b', 'ns', schedule())), /^metadata\.name: "a\.b"/);
+    assert.deepEqual(validateSchedule(newSchedule('x'.repeat(63), 'ns', schedule())), []);
+  });
+
   it('rejects a resource of the wrong kind or version', () => {
     const wrong = { ...newSchedule('s', 'ns', schedule()), apiVersion: 'cairn.dev/v1' };
     assert.ok(validateSchedule(wrong).some((p) => p.startsWith('apiVersion:')));

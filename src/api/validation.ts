@@ -23,7 +23,7 @@ import { isKnownTimeZone, parseSchedule } from './cron.ts';
 import { EtcdBackupSpecSchema } from './etcd-backup.ts';
 import { labelSelectorProblem } from './label-selector.ts';
 import { type RestoreResourceSpec, RestoreSchema, RestoreSpecSchema } from './restore.ts';
-import { ScheduleSchema, type ScheduleSpec, ScheduleSpecSchema } from './schedule.ts';
+import { type Schedule, ScheduleSchema, type ScheduleSpec, ScheduleSpecSchema } from './schedule.ts';
 
 /** A JSON pointer (`/spec/template/ttl`) as a field path (`spec.template.ttl`). */
 function fieldPath(prefix: string, pointer: string): string {
@@ -205,9 +205,22 @@ export function validateScheduleSpec(spec: unknown, prefix = 'spec'): string[] {
   return problems;
 }
 
+/**
+ * The longest Schedule name: it is the value of the `cairn.dev/schedule` label
+ * on every backup it makes (label values are at most 63 characters).
+ */
+export const MAX_SCHEDULE_NAME_LENGTH = 63;
+
 export function validateSchedule(resource: unknown): string[] {
   const shape = schemaProblems(ScheduleSchema, resource);
-  return shape.length > 0 ? shape : validateScheduleSpec((resource as { spec: unknown }).spec);
+  if (shape.length > 0) return shape;
+  const { name } = (resource as Schedule).metadata;
+  const problems: string[] = [];
+  if (name.length > MAX_SCHEDULE_NAME_LENGTH || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name))
+    problems.push(
+      `metadata.name: "${name}" must be at most ${MAX_SCHEDULE_NAME_LENGTH} lowercase letters, digits and dashes (it labels every backup of the schedule)`,
+    );
+  return [...problems, ...validateScheduleSpec((resource as { spec: unknown }).spec)];
 }
 
 /** Problems of a BackupLocation spec: exactly one of url/config, consistent with the provider. */

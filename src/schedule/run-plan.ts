@@ -126,8 +126,5 @@ export function parseScheduledBackupName(name: string): { schedule: string; slot
   return { schedule, slot };
 }
 
-/**
- * The longest Schedule name whose backups still fit: the name is also the
- * value of the `cairn.dev/schedule` label, at most 63 characters.
- */
-export const MAX_SCHEDULE_NAME = 63;
+/** The longest Schedule name (the `cairn.dev/schedule` label value of its backups). */
+export { MAX_SCHEDULE_NAME_LENGTH as MAX_SCHEDULE_NAME } from '../api/validation.ts';
