@@ -40,5 +40,14 @@ async function entry() {
   return sources === undefined || sources <= built ? '../dist/src/cli/main.js' : '../src/cli/main.ts';
 }
 
+// A reader that stops early (`cairn backup get | head`) closes our stdout: stop quietly, as
+// other Unix tools do, instead of crashing on the unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const { runCli } = await import(await entry());
 process.exitCode = await runCli(process.argv.slice(2));

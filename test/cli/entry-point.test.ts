@@ -4,7 +4,8 @@
  * tree (the real build takes ~15 s and is exercised by CI's `npm ci`).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cp, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,5 +64,25 @@ describe('bin/cairn.js entry point', () => {
       assert.match(err.stderr, /dist\/ is missing[\s\S]*npm run build/);
       return true;
     });
+  });
+
+  it('stops quietly with the exit code so far when the reader closes stdout early (| head)', async () => {
+    await writeFile(
+      path.join(root, 'src/cli/main.ts'),
+      "export async function runCli() { for (;;) { if (!process.stdout.write('y\\n'.repeat(65536))) await new Promise((r) => process.stdout.once('drain', r)); } }\n",
+    );
+    const child = spawn(process.execPath, [path.join(root, 'bin/cairn.js')], {
+      env: { ...process.env, CAIRN_RUN_FROM: 'src' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    await once(child.stdout, 'data');
+    child.stdout.destroy();
+    const [code] = await once(child, 'exit');
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
   });
 });
