@@ -43,6 +43,7 @@ import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { coalesce } from '../util/coalesce.ts';
 import { forEachLimit } from '../util/rate-limit.ts';
+import { jsonStringAt, type ListedItem, type ScannedListPage, scanListPage } from './list-page.ts';
 import { type BackupSelection, selectBackup } from './selection.ts';
 
 export interface BackupProgress {
@@ -87,12 +88,16 @@ interface KubeList {
   items?: KubeObject[];
 }
 
+const LINE_BATCH = 64 * 1024;
+
 /** A streamed file of the backup on its way into the store. */
 class BackupFileUpload {
   readonly input = new PassThrough();
   readonly measure: StreamMeasure;
   readonly #stored: Promise<unknown>;
   readonly contentType: string;
+  #lines: string[] = [];
+  #lineChars = 0;
 
   constructor(store: BlobStore, key: string, contentType: string, source?: Readable) {
     this.contentType = contentType;
@@ -114,17 +119,43 @@ class BackupFileUpload {
     });
   }
 
+  /**
+   * Adds one ndjson line. Lines are gathered and written 64 KiB at a time: a stream write per
+   * line (100k of them) cost more than the lines themselves.
+   */
+  appendLine(value: unknown): void {
+    const line = `${JSON.stringify(value)}\n`;
+    this.#lines.push(line);
+    this.#lineChars += line.length;
+    if (this.#lineChars >= LINE_BATCH) this.#flushLines();
+  }
+
+  /** Resolves when the file can take more lines (backpressure); rejects when it failed. */
+  ready(): Promise<void> {
+    if (this.input.destroyed)
+      return Promise.reject(this.input.errored ?? new Error('the backup file stream was closed'));
+    return this.input.writableNeedDrain ? once(this.input, 'drain').then(() => {}) : Promise.resolve();
+  }
+
+  /** Ends the file (after its last line). */
+  end(): void {
+    this.#flushLines();
+    this.input.end();
+  }
+
+  #flushLines(): void {
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join('');
+    this.#lines = [];
+    this.#lineChars = 0;
+    if (!this.input.destroyed) this.input.write(text);
+  }
+
   /** Resolves when the file is stored; rejects when storing failed. */
   async done(): Promise<BackupFileRecord> {
     await this.#stored;
     return { size: this.measure.size, sha256: this.measure.sha256, contentType: this.contentType };
   }
-}
-
-/** Writes a line into a stream, waiting when it is full. */
-async function writeLine(stream: PassThrough, value: unknown): Promise<void> {
-  if (stream.destroyed) throw stream.errored ?? new Error('the backup file stream was closed');
-  if (!stream.write(`${JSON.stringify(value)}\n`)) await once(stream, 'drain');
 }
 
 /**
@@ -179,21 +210,20 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
   const customWithItems = new Set<string>();
   const crdNames = await customResourceDefinitions(connection);
 
-  const record = async (result: ItemResult) => {
+  const record = (result: ItemResult) => {
     if (result.outcome === 'failed') errors++;
-    await writeLine(itemsUpload.input, result);
+    itemsUpload.appendLine(result);
   };
 
-  const addObject = async (type: ResourceType, object: KubeObject) => {
-    const metadata = object.metadata ?? {};
+  /** Archives one object given as its JSON bytes; `object` is the parsed object when it was needed anyway. */
+  const archiveObject = (
+    type: ResourceType,
+    metadata: ObjectMetadata,
+    json: Uint8Array | readonly Uint8Array[],
+    object?: KubeObject,
+  ) => {
     if (metadata.name === undefined) return;
     const gr = groupResourceName(type);
-    // LIST items of built-in types carry no apiVersion/kind; a restore needs them.
-    const full = {
-      apiVersion: type.group === '' ? type.version : `${type.group}/${type.version}`,
-      kind: type.kind,
-      ...object,
-    };
     const ref: ArchivedItemRef = {
       group: type.group,
       version: type.version,
@@ -201,19 +231,36 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
       name: metadata.name,
       ...(type.namespaced && metadata.namespace !== undefined ? { namespace: metadata.namespace } : {}),
     };
-    uncompressedBytes += await archive.add(ref, full);
+    uncompressedBytes += archive.append(ref, json);
     itemsBackedUp++;
     perResource[gr] = (perResource[gr] ?? 0) + 1;
     const ns = metadata.namespace ?? '';
     perNamespace[ns] = (perNamespace[ns] ?? 0) + 1;
     if (crdNames.has(gr)) customWithItems.add(gr);
-    if (selection.clusterMode === 'related') noteRelated(type, object, related);
-    await record({
+    if (selection.clusterMode === 'related' && object !== undefined) noteRelated(type, object, related);
+    record({
       resource: gr,
       ...(ns ? { namespace: ns } : {}),
       name: metadata.name,
       outcome: 'backed-up',
     });
+  };
+
+  /** An object read on its own (GET): serialised here, with the apiVersion/kind a restore needs. */
+  const addObject = async (type: ResourceType, object: KubeObject) => {
+    const full = { apiVersion: apiVersionOf(type), kind: type.kind, ...object };
+    archiveObject(type, object.metadata ?? {}, Buffer.from(JSON.stringify(full)), object);
+    await Promise.all([archive.ready(), itemsUpload.ready()]);
+  };
+
+  /** The items of one LIST page, stored as the server sent them. */
+  const addListed = (type: ResourceType, page: ListPage) => {
+    const wantsBody = selection.clusterMode === 'related' && RELATED_SOURCES.has(groupResourceName(type));
+    for (const item of page.items) {
+      const raw = page.bytes.subarray(item.start, item.end);
+      const object = wantsBody ? (JSON.parse(raw.toString('utf8')) as KubeObject) : undefined;
+      archiveObject(type, item.meta, withTypeFields(type, item, raw), object);
+    }
   };
 
   const tasks = listTasks(selection);
@@ -235,7 +282,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
     log.warn(failed, 'API group version did not answer discovery; its types are not backed up');
     // A warning, as kubectl and Velero treat it: an aggregated API whose backend is down must
     // not fail the backup of everything else — but the skipped group is on record.
-    await record({
+    record({
       resource: failed.groupVersion,
       name: '*',
       outcome: 'skipped',
@@ -253,7 +300,10 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
           task.namespace,
           spec.labelSelectors,
           request.pageSize ?? 500,
-          (obj) => addObject(task.type, obj),
+          async (page) => {
+            addListed(task.type, page);
+            await Promise.all([archive.ready(), itemsUpload.ready()]);
+          },
         );
         log.info({ resource: gr, version: task.type.version, namespace: task.namespace, count }, 'listed');
       } catch (err) {
@@ -262,7 +312,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
           { resource: gr, namespace: task.namespace, status: err.status, message: err.message },
           'list failed',
         );
-        await record({
+        record({
           resource: gr,
           ...(task.namespace ? { namespace: task.namespace } : {}),
           name: '*',
@@ -303,7 +353,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
             { resource: gr, name: objectName, message: err.message },
             'related object could not be read',
           );
-          await record({ resource: gr, name: objectName, outcome: 'failed', message: err.message });
+          record({ resource: gr, name: objectName, outcome: 'failed', message: err.message });
         }
       }
     }
@@ -321,7 +371,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
   const phase: BackupPhase = errors === 0 ? 'Completed' : itemsBackedUp > 0 ? 'PartiallyFailed' : 'Failed';
   log.info({ items: itemsBackedUp, errors, warnings, phase }, 'backup finished');
   await archive.finish();
-  itemsUpload.input.end();
+  itemsUpload.end();
   logUpload.input.end();
   const [resources, items, logFile] = await Promise.all([
     resourcesUpload.done(),
@@ -383,10 +433,27 @@ function listTasks(selection: BackupSelection): ListTask[] {
   return tasks;
 }
 
+/** The metadata fields the backup reads from each listed object. */
+interface ObjectMetadata {
+  name?: string;
+  namespace?: string;
+}
+
+/** One LIST page: its bytes and, for each new object, where it lies and its metadata. */
+interface ListPage {
+  readonly bytes: Buffer;
+  readonly items: readonly ListedObject[];
+}
+
+interface ListedObject extends ListedItem {
+  readonly meta: ObjectMetadata;
+}
+
 /**
- * Lists a collection page by page (limit/continue). A 410 Expired continue
- * token restarts the listing; objects already written are skipped by the
- * caller's de-duplication. Several label selectors are OR-ed: one listing each.
+ * Lists a collection page by page (limit/continue), handing each page on as
+ * bytes with the position and metadata of every object not seen before. A
+ * 410 Expired continue token restarts the listing. Several label selectors
+ * are OR-ed: one listing each.
  */
 async function listAll(
   connection: ClusterConnection,
@@ -394,27 +461,20 @@ async function listAll(
   namespace: string | undefined,
   labelSelectors: readonly string[],
   limit: number,
-  onObject: (object: KubeObject) => Promise<void>,
+  onPage: (page: ListPage) => Promise<void>,
 ): Promise<number> {
   const path = resourcePath(type, namespace);
   let count = 0;
   // OR-ed selectors and a relist after 410 can return an object twice. Names are remembered per
   // listing only (freed when it ends), so memory is bounded by the largest type, not the cluster.
   const seen = new Set<string>();
-  const onceEach = async (object: KubeObject) => {
-    const id = `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
-    if (seen.has(id)) return;
-    seen.add(id);
-    count++;
-    await onObject(object);
-  };
   for (const labelSelector of labelSelectors.length === 0 ? [undefined] : labelSelectors) {
     let restarts = 0;
     let continueToken: string | undefined;
     for (;;) {
-      let page: KubeList;
+      let bytes: Buffer;
       try {
-        page = await connection.request<KubeList>('GET', path, {
+        bytes = await connection.requestBytes('GET', path, {
           query: { limit, continue: continueToken, labelSelector },
         });
       } catch (err) {
@@ -425,13 +485,76 @@ async function listAll(
         }
         throw err;
       }
-      for (const item of page.items ?? []) await onceEach(item);
-      continueToken = page.metadata?.continue || undefined;
+      const { scanned, listMeta } = readListPage(bytes, path);
+      const items: ListedObject[] = [];
+      for (const item of scanned.items) {
+        const meta: ObjectMetadata = {
+          ...(item.name === undefined ? {} : { name: jsonStringAt(bytes, item.name) }),
+          ...(item.namespace === undefined ? {} : { namespace: jsonStringAt(bytes, item.namespace) }),
+        };
+        const id = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        count++;
+        items.push({ ...item, meta });
+      }
+      await onPage({ bytes, items });
+      continueToken = listMeta.continue || undefined;
       if (continueToken === undefined) break;
     }
   }
   return count;
 }
+
+/** Scans a LIST answer; a page the scan cannot read stops the backup (the server sent broken JSON). */
+function readListPage(
+  bytes: Buffer,
+  path: string,
+): { scanned: ScannedListPage; listMeta: { continue?: string } } {
+  try {
+    const scanned = scanListPage(bytes);
+    const listMeta =
+      scanned.metadata === undefined
+        ? {}
+        : (JSON.parse(bytes.toString('utf8', scanned.metadata.start, scanned.metadata.end)) as {
+            continue?: string;
+          });
+    return { scanned, listMeta };
+  } catch (err) {
+    throw new CairnError(
+      'KUBE_BAD_RESPONSE',
+      `GET ${path}: the API server answered with a list that is not valid JSON (${(err as Error).message})`,
+      {
+        hint: 'Check the API server (or a proxy in front of it); the backup stopped and was left incomplete.',
+      },
+    );
+  }
+}
+
+function apiVersionOf(type: ResourceType): string {
+  return type.group === '' ? type.version : `${type.group}/${type.version}`;
+}
+
+/**
+ * The stored bytes of a listed object. LIST items of built-in types carry no
+ * apiVersion/kind, and a restore needs them: they are put in front of the
+ * server's bytes (`{"apiVersion":…,"kind":…,` + the rest of the object), so
+ * nothing is serialised again.
+ */
+function withTypeFields(type: ResourceType, item: ListedItem, raw: Buffer): Buffer | Buffer[] {
+  if (item.hasApiVersion && item.hasKind) return raw;
+  const head =
+    '{' +
+    (item.hasApiVersion ? '' : `"apiVersion":${JSON.stringify(apiVersionOf(type))},`) +
+    (item.hasKind ? '' : `"kind":${JSON.stringify(type.kind)},`);
+  return [Buffer.from(head), raw.subarray(1)];
+}
+
+/** Types whose objects reference cluster-scoped ones that `includeClusterResources: auto` pulls in. */
+const RELATED_SOURCES: ReadonlySet<string> = new Set([
+  'persistentvolumeclaims',
+  'rolebindings.rbac.authorization.k8s.io',
+]);
 
 function addRelated(related: Map<string, Set<string>>, gr: string, name: string): void {
   const names = related.get(gr) ?? new Set<string>();

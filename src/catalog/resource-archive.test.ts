@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { zstdCompressSync } from 'node:zlib';
+import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { CairnError } from '../errors/cairn-error.ts';
 import { itemPath, parseItemPath, ResourceArchiveWriter, readResourceArchive } from './resource-archive.ts';
@@ -106,6 +106,36 @@ describe('ResourceArchiveWriter / readResourceArchive', () => {
       objects,
     );
     assert.equal(items[1]?.ref.namespace, 'odd');
+  });
+
+  it("writes the same tar bytes as tar-stream's pack (ustar prefix, PAX for long or non-ASCII paths, padding)", async () => {
+    const mtime = new Date('2026-11-25T12:00:00Z');
+    const writer = new ResourceArchiveWriter({ mtime });
+    const compressed = collectBytes(writer.readable);
+    const pack = tar.pack();
+    const expected = collectBytes(pack as unknown as Readable);
+    const refs = [
+      { group: '', version: 'v1', resource: 'configmaps', namespace: 'a', name: 'empty' },
+      {
+        group: 'apps',
+        version: 'v1',
+        resource: 'deployments',
+        namespace: 'n'.repeat(63),
+        name: 'd'.repeat(60),
+      },
+      { group: 'x.example.com', version: 'v1', resource: 'widgets', namespace: 'ns', name: 'w'.repeat(253) },
+      { group: '', version: 'v1', resource: 'configmaps', namespace: 'ns', name: 'ünïcødé' },
+      { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', name: 'system:edit' },
+    ];
+    const sizes = [0, 511, 512, 513, 300 * 1024];
+    for (const [i, ref] of refs.entries()) {
+      const body = Buffer.alloc(sizes[i] as number, 0x61 + i);
+      writer.append(ref, i === 2 ? [body.subarray(0, 100), body.subarray(100)] : body);
+      pack.entry({ name: itemPath(ref), size: body.length, mode: 0o644, mtime, type: 'file' }, body);
+    }
+    pack.finalize();
+    await writer.finish();
+    assert.deepEqual(zstdDecompressSync(await compressed), await expected);
   });
 
   it('refuses symlinks, traversal, oversized and too many entries, bad JSON and mismatched metadata', async () => {

@@ -115,10 +115,27 @@ export class ClusterConnection {
 
   /** Sends one request and parses the JSON answer; API errors become KubeApiError, network errors CLUSTER_UNREACHABLE. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const text = (await this.requestBytes(method, path, options)).toString('utf8');
+    try {
+      return (text === '' ? {} : JSON.parse(text)) as T;
+    } catch {
+      throw new CairnError(
+        'KUBE_BAD_RESPONSE',
+        `${method} ${path}: the API server answered with non-JSON`,
+        {},
+      );
+    }
+  }
+
+  /**
+   * Sends one request and returns the successful answer's body as bytes, unparsed (a backup
+   * stores LIST items exactly as the server sent them). Errors as {@link request}.
+   */
+  async requestBytes(method: string, path: string, options: RequestOptions = {}): Promise<Buffer> {
     for (let attempt = 1; ; attempt++) {
       if (!options.unthrottled) await this.#limiter.take();
       try {
-        return await this.#send<T>(method, path, options);
+        return await this.#send(method, path, options);
       } catch (err) {
         const retryable =
           (err instanceof KubeApiError && err.retryable) ||
@@ -188,7 +205,7 @@ export class ClusterConnection {
     return headers;
   }
 
-  async #send<T>(method: string, path: string, options: RequestOptions): Promise<T> {
+  async #send(method: string, path: string, options: RequestOptions): Promise<Buffer> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(options.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -205,7 +222,7 @@ export class ClusterConnection {
           }),
     };
     const what = `${method} ${url.pathname}`;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<Buffer>((resolve, reject) => {
       const request = (this.#secure ? https : http).request(
         url,
         {
@@ -220,20 +237,17 @@ export class ClusterConnection {
           response.on('data', (c: Buffer) => chunks.push(c));
           response.on('error', (err) => reject(this.#networkError(err, what)));
           response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
+            const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
             const status = response.statusCode ?? 0;
+            if (status < 400) return resolve(bytes);
+            const text = bytes.toString('utf8');
             let parsed: unknown;
             try {
-              parsed = text === '' ? {} : JSON.parse(text);
+              parsed = JSON.parse(text);
             } catch {
-              if (status >= 400)
-                return reject(new KubeApiError(status, what, { message: text.slice(0, 300) }));
-              return reject(
-                new CairnError('KUBE_BAD_RESPONSE', `${what}: the API server answered with non-JSON`, {}),
-              );
+              return reject(new KubeApiError(status, what, { message: text.slice(0, 300) }));
             }
-            if (status >= 400) return reject(new KubeApiError(status, what, parsed as KubeStatus));
-            resolve(parsed as T);
+            reject(new KubeApiError(status, what, parsed as KubeStatus));
           });
         },
       );
