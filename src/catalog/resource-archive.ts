@@ -174,7 +174,7 @@ class TarBatcher {
    * count as external memory to V8 and set off extra major GCs.
    */
   readonly #free: Buffer[] = [];
-  #batch = Buffer.allocUnsafe(BATCH_BYTES);
+  #batch: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
   #used = 0;
   /** Content bytes of all files so far. */
   bytesIn = 0;
