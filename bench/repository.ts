@@ -222,7 +222,14 @@ async function main(): Promise<void> {
       await rm(dir, { recursive: true, force: true });
     }
 
-    if (opts.rgwRuns > 0) await rgwRuns(opts.rgwRuns, src, env, timed, node);
+    if (opts.rgwRuns > 0) {
+      // A failing S3 run (the shared RGW under load) must not lose the local results.
+      await rgwRuns(opts.rgwRuns, src, env, timed, node).catch((err: unknown) =>
+        log(
+          `RGW runs stopped: ${err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err)}`,
+        ),
+      );
+    }
   } finally {
     if (!opts.keep) await rm(root, { recursive: true, force: true });
     else log(`kept ${root}`);
@@ -279,7 +286,7 @@ async function rgwRuns(
             const repo = `s3:${s3.endpoint}/${bucket.bucket}/restic`;
             execFileSync('restic', ['init', '--repository-version', '2', '-r', repo], {
               env: { ...env, ...creds },
-              stdio: 'ignore',
+              stdio: ['ignore', 'ignore', 'pipe'],
             });
             await timed(
               'restic',

@@ -30,6 +30,7 @@ import {
 import path from 'node:path';
 import { messageOf } from '../storage/body.ts';
 import { repositoryError } from './errors.ts';
+import { FileWorkerPool } from './file-worker.ts';
 import { repositoryLayout } from './format.ts';
 import { Limiter } from './limiter.ts';
 import type { IndexEntry, Repository } from './repository.ts';
@@ -96,10 +97,15 @@ export async function restore(repo: Repository, input: RestoreInput): Promise<Re
     );
   }
   await repo.loadIndex();
-  const run = new RestoreRun(repo, input);
-  await run.plan(input.snapshot.snapshot.tree, target, '', false);
-  await run.writeFiles(input.packsInFlight ?? 3);
-  await run.finish();
+  const workers = new FileWorkerPool(repo.workerKeys());
+  const run = new RestoreRun(repo, input, workers);
+  try {
+    await run.plan(input.snapshot.snapshot.tree, target, '', false);
+    await run.writeFiles(input.packsInFlight ?? 3);
+    await run.finish();
+  } finally {
+    await workers.close();
+  }
   const root = input.snapshot.snapshot.root;
   if (root !== undefined && (input.include === undefined || input.include.length === 0)) {
     await applyMeta(target, root, false).catch((err: unknown) =>
@@ -123,7 +129,10 @@ class RestoreRun {
   /** Directories in the order met (parents first), for metadata at the end. */
   readonly #dirs: Array<{ full: string; rel: string; entry: TreeEntry }> = [];
 
-  constructor(repo: Repository, input: RestoreInput) {
+  readonly #workers: FileWorkerPool;
+
+  constructor(repo: Repository, input: RestoreInput, workers: FileWorkerPool) {
+    this.#workers = workers;
     this.#repo = repo;
     this.#include = input.include ?? [];
   }
@@ -245,6 +254,24 @@ class RestoreRun {
         limiter.run(async () => {
           const placements = (this.#placements.get(blob.id) ?? []).filter((p) => !p.job.failed);
           if (placements.length === 0) return;
+          const only = placements.length === 1 ? placements[0] : undefined;
+          if (
+            span !== undefined &&
+            only !== undefined &&
+            only.offset === 0 &&
+            only.job.remaining === 1 &&
+            only.job.opening === undefined &&
+            blob.type === 'data' &&
+            blob.rawLength <= SYNC_WRITE_MAX
+          ) {
+            // A whole small file in one blob: a file worker verifies, decompresses and writes it.
+            await this.#writeInWorker(
+              only.job,
+              blob,
+              span.subarray(blob.offset - start, blob.offset - start + blob.length),
+            );
+            return;
+          }
           let data: Buffer;
           try {
             if (span === undefined) throw new Error(readProblem);
@@ -290,6 +317,36 @@ class RestoreRun {
     } catch (err) {
       this.#fail(job, messageOf(err));
     }
+  }
+
+  async #writeInWorker(job: FileJob, blob: IndexEntry, sealed: Buffer): Promise<void> {
+    const reply = await this.#workers.write({
+      temp: job.temp,
+      full: job.full,
+      sealed,
+      id: blob.id,
+      type: 'data',
+      compression: blob.compression,
+      rawLength: blob.rawLength,
+      mode: job.entry.mode,
+      uid: job.entry.uid,
+      gid: job.entry.gid,
+      chown: isRoot,
+      times: times(job.entry.mtimeNs),
+    });
+    if (!reply.ok) {
+      this.#fail(job, `data blob ${blob.id} in pack ${blob.pack} is damaged or unwritable: ${reply.error}`);
+      return;
+    }
+    if (job.entry.size !== undefined && blob.rawLength !== job.entry.size) {
+      this.#fail(job, `restored ${blob.rawLength} bytes, the snapshot records ${job.entry.size}`);
+      return;
+    }
+    job.remaining = 0;
+    job.written = blob.rawLength;
+    job.done = true;
+    this.counters.files++;
+    this.counters.bytes += blob.rawLength;
   }
 
   /**
