@@ -16,7 +16,7 @@ import type { Backup, BackupStatus } from '../api/backup.ts';
 import type { BackupLocation, BackupLocationStatus } from '../api/backup-location.ts';
 import { API_VERSION, LABELS } from '../api/common.ts';
 import { validateBackupLocation } from '../api/validation.ts';
-import { listBackups } from '../catalog/backup-manifest.ts';
+import { listBackups, readBackupManifest } from '../catalog/backup-manifest.ts';
 import { layout } from '../catalog/layout.ts';
 import { initLocation, readMarker } from '../catalog/location.ts';
 import { FileSystemBlobStore } from '../storage/fs/fs-store.ts';
@@ -144,7 +144,12 @@ async function syncBackups(
   const known = new Map(ctx.caches.backups.list().map((b) => [b.metadata.name, b]));
   for (const entry of listing) {
     if (!entry.complete || known.has(entry.name)) continue;
-    const m = entry.manifest;
+    // The order of these two reads is what keeps a backup that retention is deleting from coming
+    // back: deletion removes the manifest first and the resource last, so "no resource (live),
+    // THEN a manifest" can only be a backup nobody is deleting.
+    if ((await ctx.resources.get('backups', entry.name)) !== undefined) continue;
+    const m = await readBackupManifest(access.store, entry.name);
+    if (m === undefined) continue;
     const backup: Backup = {
       apiVersion: API_VERSION,
       kind: 'Backup',

@@ -5,7 +5,9 @@
  * event-driven waits (polling the API with a generous deadline; no timing
  * assumptions).
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -184,13 +186,17 @@ export async function eventsOf(
 ): Promise<{ reason: string; type: string; message: string }[]> {
   const list = await cluster.connection.request<{
     items: {
+      metadata: { resourceVersion: string };
       reason: string;
       type: string;
       message: string;
       involvedObject: { kind: string; name: string };
     }[];
   }>('GET', `/api/v1/namespaces/${NAMESPACE}/events`);
-  return list.items.filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name);
+  // Names are random; the resourceVersion orders them as they were recorded.
+  return list.items
+    .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
+    .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
 }
 
 /** One sample value of a metric from Prometheus text (`name{labels} value`). */
@@ -213,4 +219,64 @@ export function metricValue(
       return Number(m[3]);
   }
   return undefined;
+}
+
+/** An HTTP proxy in front of the API server that can hold matching requests (to freeze a backup mid-run). */
+export interface HoldingProxy {
+  readonly url: string;
+  /** A kubeconfig whose cluster is this proxy. */
+  readonly kubeconfig: string;
+  /** Holds every new request whose `METHOD path?query` matches, until `release`. */
+  hold(pattern: RegExp): void;
+  release(): void;
+  /** Requests held now. */
+  readonly held: number;
+  close(): Promise<void>;
+}
+
+export async function startHoldingProxy(cluster: ControllerCluster): Promise<HoldingProxy> {
+  const target = new URL(cluster.sandbox.url);
+  let pattern: RegExp | undefined;
+  let pending: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const forward = () => {
+      const upstream = http.request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          res.flushHeaders(); // watches must see headers at once
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (pattern?.test(`${req.method} ${req.url}`)) pending.push(forward);
+    else forward();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const kubeconfig = join(await mkdtemp(join(tmpdir(), 'cairn-proxy-')), 'kubeconfig');
+  await writeFile(kubeconfig, cluster.sandbox.kubeconfigYaml.replaceAll(cluster.sandbox.url, url));
+  return {
+    url,
+    kubeconfig,
+    hold: (p) => {
+      pattern = p;
+    },
+    release: () => {
+      pattern = undefined;
+      const run = pending;
+      pending = [];
+      for (const f of run) f();
+    },
+    get held() {
+      return pending.length;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
