@@ -55,6 +55,12 @@ let youngGc: (() => void) | null | undefined;
  */
 function youngGcFunction(): (() => void) | null {
   if (youngGc === undefined) {
+    // Started with --expose-gc already: use it, and leave the flag as it is.
+    const own = (globalThis as { gc?: unknown }).gc;
+    if (typeof own === 'function') {
+      youngGc = () => own({ type: 'minor' });
+      return youngGc;
+    }
     try {
       v8.setFlagsFromString('--expose-gc');
       const gc = runInNewContext('gc') as unknown;
