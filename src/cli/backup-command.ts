@@ -22,6 +22,12 @@ import { nearMatches } from '../cluster/discovery.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import {
+  backupResource,
+  cairnApiInstalled,
+  printBackupResource,
+  submitBackup,
+} from './backup-controller-path.ts';
+import {
   addBackupFilterOptions,
   type BackupFilterFlags,
   backupFilterFromFlags,
@@ -31,7 +37,10 @@ import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
 import { progressView } from './progress.ts';
 
 interface CreateFlags extends BackupFilterFlags {
-  location: string;
+  location?: string;
+  local?: boolean;
+  namespace?: string;
+  ttl?: string;
   kubeconfig?: string;
   context?: string;
   wait?: boolean;
@@ -96,22 +105,58 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
   const create = backup
     .command('create')
     .argument('<name>', 'backup name (a Kubernetes-style name; never reused)')
-    .description('back up API objects of the current cluster into a location (runs inline)')
-    .requiredOption('--location <url>', 'where to write (folder, file:// or s3:// URL)')
+    .description(
+      'back up API objects of the current cluster: through the controller when it is installed (a Backup resource), else inline into --location',
+    )
+    .option(
+      '--location <url|name>',
+      'inline: where to write (folder, file:// or s3:// URL); with the controller: a BackupLocation name (default: the default one)',
+    )
+    .option(
+      '--local',
+      'run inline in this process even when the controller is installed (needs --location URL)',
+    )
+    .option('-n, --namespace <ns>', "controller path: namespace of Cairn's resources", 'cairn-system')
+    .option('--ttl <duration>', 'controller path: keep the backup this long (e.g. 720h)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context');
   addBackupFilterOptions(create)
-    .option(
-      '--wait',
-      'wait for completion (inline backups always do; for compatibility with the controller path)',
-    )
+    .option('--wait', 'controller path: follow the backup until it ends (inline backups always wait)')
     .option('--qps <n>', 'client-side requests per second', '100')
     .option('--burst <n>', 'client-side burst', '200')
-    .option('-o, --output <format>', 'text, json or yaml (the manifest)', 'text')
+    .option(
+      '-o, --output <format>',
+      'text, json or yaml (inline: the manifest; controller path: the Backup resource, printed and NOT submitted)',
+      'text',
+    )
     .action(async (name: string, flags: CreateFlags) => {
       const format = parseOutputFormat(flags.output);
       assertResourceName('backup', name);
       const spec: BackupSpec = backupFilterFromFlags(flags);
+      if (!flags.local) {
+        // The controller path when Cairn's API is served; -o yaml|json without a URL prints the
+        // resource without asking the cluster at all.
+        if (flags.location === undefined && format !== 'text')
+          return printBackupResource(backupResource(name, spec, flags), format, ctx);
+        const probe = await ClusterConnection.connect({
+          ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
+          ...(flags.context === undefined ? {} : { context: flags.context }),
+        });
+        try {
+          if (await cairnApiInstalled(probe)) {
+            const resource = backupResource(name, spec, flags);
+            if (format !== 'text') return printBackupResource(resource, format, ctx);
+            return await submitBackup(probe, resource, flags, ctx);
+          }
+        } finally {
+          probe.close();
+        }
+      }
+      if (flags.location === undefined) {
+        throw new CairnError('CLI_LOCATION_REQUIRED', 'an inline backup needs --location', {
+          hint: 'Pass --location with a folder or s3:// URL, or install the controller (cairn install) to back up through Backup resources.',
+        });
+      }
       const { store } = openLocation(flags.location);
       const connection = await ClusterConnection.connect({
         ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),

@@ -40,6 +40,8 @@ export interface InformerOptions<T extends KubeResource> {
   /** Collection path, e.g. `/apis/cairn.dev/v1alpha1/namespaces/cairn-system/backups`. */
   readonly path: string;
   readonly labelSelector?: string;
+  /** e.g. `metadata.name=x` to follow one object. */
+  readonly fieldSelector?: string;
   readonly onEvent?: (type: InformerEventType, object: T, previous?: T) => void;
   /** Server-side watch timeout in seconds (default 300, as client-go's 5–10 min). */
   readonly watchTimeoutSeconds?: number;
@@ -143,7 +145,12 @@ export class Informer<T extends KubeResource> {
     let resourceVersion = '';
     do {
       const page = await this.#connection.request<KubeList<T>>('GET', this.#options.path, {
-        query: { limit: 500, continue: continueToken, labelSelector: this.#options.labelSelector },
+        query: {
+          limit: 500,
+          continue: continueToken,
+          labelSelector: this.#options.labelSelector,
+          fieldSelector: this.#options.fieldSelector,
+        },
         unthrottled: true,
       });
       for (const item of page.items ?? []) seen.set(objectKey(item), item);
@@ -179,6 +186,7 @@ export class Informer<T extends KubeResource> {
       allowWatchBookmarks: true,
       timeoutSeconds: this.#options.watchTimeoutSeconds ?? 300,
       labelSelector: this.#options.labelSelector,
+      fieldSelector: this.#options.fieldSelector,
     });
     this.#stream = response;
     if (this.#abort.signal.aborted) {
