@@ -2,7 +2,8 @@
  * The connection to one Kubernetes API server. Configuration and
  * authentication come from the official `@kubernetes/client-node`
  * (`KubeConfig`: kubeconfig files, contexts, exec plugins, tokens, client
- * certificates, in-cluster config). Requests themselves are plain JSON over a
+ * certificates, in-cluster config), resolved in a short-lived child process
+ * when the credentials are static (see `kubeconfig.ts`). Requests themselves are plain JSON over a
  * keep-alive agent, on purpose: client-node's generated API deserialises into
  * typed models, which drops fields it does not know and rewrites timestamps —
  * a backup must keep every object byte-for-byte as the server returned it
@@ -16,6 +17,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CairnError } from '../errors/cairn-error.ts';
 import { TokenBucket } from '../util/rate-limit.ts';
 import { KubeApiError, type KubeStatus } from './kube-api-error.ts';
+import { contextAuth, loadKubeConfig, type ResolvedContext, resolveKubeconfig } from './kubeconfig.ts';
 
 export interface ConnectOptions {
   /** Kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or in-cluster config. */
@@ -44,7 +46,8 @@ const HEADER_TTL_MS = 30_000;
 export class ClusterConnection {
   readonly server: string;
   readonly contextName: string;
-  readonly #kc: KubeConfig;
+  /** In-process client-node, kept only when the credentials rotate. */
+  readonly #kc: KubeConfig | undefined;
   readonly #agent: http.Agent;
   readonly #secure: boolean;
   readonly #limiter: TokenBucket;
@@ -53,64 +56,30 @@ export class ClusterConnection {
   #headers: { value: Record<string, string>; at: number } | undefined;
   #tlsOptions: https.RequestOptions = {};
 
-  private constructor(kc: KubeConfig, options: ConnectOptions) {
-    const cluster = kc.getCurrentCluster();
-    if (cluster === null) {
-      throw new CairnError('KUBECONFIG_INVALID', `context "${kc.getCurrentContext()}" names no cluster`, {
-        hint: 'Check the kubeconfig (kubectl config view) or pass --context.',
-      });
-    }
+  private constructor(context: ResolvedContext, kc: KubeConfig | undefined, options: ConnectOptions) {
     this.#kc = kc;
-    this.server = cluster.server.replace(/\/+$/, '');
-    this.contextName = kc.getCurrentContext();
+    this.server = context.server;
+    this.contextName = context.contextName;
     this.#secure = this.server.startsWith('https:');
     this.#limiter = new TokenBucket(options.qps ?? 100, options.burst ?? 200);
     this.#maxAttempts = options.maxAttempts ?? 4;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     const agentOptions = { keepAlive: true, maxSockets: 64 };
     this.#agent = this.#secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.#useAuth(context);
   }
 
   /** Loads the kubeconfig through client-node and prepares a connection (no request is made yet). */
   static async connect(options: ConnectOptions = {}): Promise<ClusterConnection> {
-    // Loaded on first use: client-node is the heaviest import of the CLI (~130 MiB, seconds on a
-    // busy machine), and commands that never talk to a cluster must not pay for it.
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    try {
-      if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);
-      else kc.loadFromDefault();
-    } catch (err) {
-      throw new CairnError('KUBECONFIG_INVALID', `cannot load the kubeconfig: ${(err as Error).message}`, {
-        hint: 'Pass --kubeconfig FILE, set KUBECONFIG, or run `cairn sandbox start` for a local cluster.',
-        cause: err,
-      });
-    }
-    if (options.context !== undefined) {
-      if (kc.getContextObject(options.context) === null) {
-        throw new CairnError(
-          'KUBECONFIG_CONTEXT_UNKNOWN',
-          `context "${options.context}" is not in the kubeconfig`,
-          {
-            hint: `Known contexts: ${
-              kc
-                .getContexts()
-                .map((c) => c.name)
-                .join(', ') || 'none'
-            }.`,
-          },
-        );
-      }
-      kc.setCurrentContext(options.context);
-    }
-    if (kc.getCurrentCluster() === null) {
-      throw new CairnError('KUBECONFIG_MISSING', 'no Kubernetes cluster is configured', {
-        hint: 'Pass --kubeconfig FILE, set KUBECONFIG, or run `cairn sandbox start` for a local cluster.',
-      });
-    }
-    const connection = new ClusterConnection(kc, options);
-    await connection.#authHeaders();
-    return connection;
+    const which = {
+      ...(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }),
+      ...(options.context === undefined ? {} : { context: options.context }),
+    };
+    const resolved = await resolveKubeconfig(which);
+    if (resolved?.static) return new ClusterConnection(resolved, undefined, options);
+    // Rotating credentials (or no answer from the child): client-node stays loaded and is asked again.
+    const kc = await loadKubeConfig(which);
+    return new ClusterConnection(await contextAuth(kc), kc, options);
   }
 
   /** Sends one request and parses the JSON answer; API errors become KubeApiError, network errors CLUSTER_UNREACHABLE. */
@@ -187,22 +156,21 @@ export class ClusterConnection {
 
   async #authHeaders(): Promise<Record<string, string>> {
     const cached = this.#headers;
-    if (cached !== undefined && performance.now() - cached.at < HEADER_TTL_MS) return cached.value;
-    const opts: https.RequestOptions = {};
-    await this.#kc.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-    const user = this.#kc.getCurrentUser();
-    if (user?.username)
-      headers.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`;
+    if (cached !== undefined && (this.#kc === undefined || performance.now() - cached.at < HEADER_TTL_MS))
+      return cached.value;
+    if (this.#kc !== undefined) this.#useAuth(await contextAuth(this.#kc));
+    return (this.#headers as { value: Record<string, string> }).value;
+  }
+
+  #useAuth(context: ResolvedContext): void {
+    const { ca, cert, key, rejectUnauthorized } = context.tls;
     this.#tlsOptions = {
-      ...(opts.ca === undefined ? {} : { ca: opts.ca }),
-      ...(opts.cert === undefined ? {} : { cert: opts.cert }),
-      ...(opts.key === undefined ? {} : { key: opts.key }),
-      ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key }),
+      ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
     };
-    this.#headers = { value: headers, at: performance.now() };
-    return headers;
+    this.#headers = { value: { ...context.headers }, at: performance.now() };
   }
 
   async #send(method: string, path: string, options: RequestOptions): Promise<Buffer> {
