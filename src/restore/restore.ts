@@ -98,17 +98,42 @@ interface PlannedItem {
   readonly namespace: string | undefined;
   /** Target name (mapped for namespaces). */
   readonly name: string;
-  readonly oldUid: string | undefined;
+  /** The uid in the backup; after planning kept only when a restored object names it as its owner. */
+  oldUid: string | undefined;
   readonly owners: OwnerReference[];
   /** The prepared object (and the original `.status` when it is restored): spilled, or inline for the few made here. */
   readonly body: SpillRef | PlannedBody;
   tier: number;
-  result?: RestoreItemResult;
-  /** The live uid after the restore (created, updated or found identical). */
-  liveUid?: string;
+  // What happened, kept as fields rather than a result object per item: objects made while the
+  // restore runs and kept to its end are what made V8 grow the young generation to its maximum.
+  action?: RestoreAction;
+  outcome?: RestoreOutcome;
+  message?: string | undefined;
+  diff?: readonly string[] | undefined;
   /** Owner references to restore after all tiers (owners in the restore set). */
   deferredOwners?: OwnerReference[];
   keptOwners?: OwnerReference[];
+}
+
+/** The item's result, when it has one. */
+function resultOf(item: PlannedItem): RestoreItemResult | undefined {
+  if (item.outcome === undefined || item.action === undefined) return undefined;
+  return {
+    resource: item.gr,
+    ...(item.namespace === undefined ? {} : { namespace: item.namespace }),
+    name: item.name,
+    action: item.action,
+    outcome: item.outcome,
+    ...(item.message === undefined ? {} : { message: item.message }),
+    ...(item.diff === undefined || item.diff.length === 0 ? {} : { diff: item.diff }),
+  };
+}
+
+function setResult(item: PlannedItem, result: RestoreItemResult): void {
+  item.action = result.action;
+  item.outcome = result.outcome;
+  item.message = result.message;
+  item.diff = result.diff;
 }
 
 /** What a planned object's body holds. */
@@ -223,9 +248,12 @@ function finishRestore(
   startedAt: Date,
 ): RestoreOutput {
   const { connection, options } = input;
-  const items = [...plan.results, ...plan.items.flatMap((i) => (i.result ? [i.result] : []))].sort(
-    compareResults,
-  );
+  const items = plan.results;
+  for (const item of plan.items) {
+    const result = resultOf(item);
+    if (result !== undefined) items.push(result);
+  }
+  items.sort(compareResults);
   const { totals, perResource } = countOutcomes(items);
   const completedAt = new Date();
   const summary: RestoreSummary = {
@@ -264,7 +292,7 @@ interface Plan {
   readonly results: RestoreItemResult[];
   readonly notRestored: Record<string, number>;
   readonly policyFor: (gr: string) => ExistingResourcePolicy;
-  /** Old uids of every object in the restore set. */
+  /** Old uids of the objects in the restore set that other restored objects name as their owner. */
   readonly restoredUids: ReadonlySet<string>;
 }
 
@@ -458,7 +486,14 @@ async function buildPlan(input: PlanInput): Promise<Plan> {
     );
   }
   for (const item of items) item.tier = tierOf(item.gr, customGrs.has(item.gr));
-  const restoredUids = new Set(items.flatMap((i) => (i.oldUid === undefined ? [] : [i.oldUid])));
+  // Only uids that some restored object names as its owner matter from here on: keeping every
+  // object's old uid (and a set of them) cost ~10 MB at 100k objects for nothing.
+  const ownerUids = new Set(items.flatMap((i) => i.owners.map((o) => o.uid)));
+  const restoredUids = new Set<string>();
+  for (const item of items) {
+    if (item.oldUid !== undefined && ownerUids.has(item.oldUid)) restoredUids.add(item.oldUid);
+    else item.oldUid = undefined;
+  }
   return { items, results, notRestored, policyFor, restoredUids };
 }
 
@@ -522,7 +557,7 @@ class PlanExecutor {
         `${this.#options.dryRun ? 'planning' : 'restoring'} ${TIER_NAMES[tier] ?? tier}: ${list.length} object(s)`,
       );
       await forEachLimit(list, concurrency, async (item) => {
-        item.result = await this.#restoreItem(item);
+        setResult(item, await this.#restoreItem(item));
       });
       if (tier === CRD_TIER && !this.#options.dryRun) await this.#waitEstablished(list);
     }
@@ -564,7 +599,8 @@ class PlanExecutor {
       );
     }
     await this.#splitOwners(item, notes);
-    const toCreate = structuredClone(desired);
+    // Only metadata changes, and the request body is serialised: a shallow copy keeps `desired` intact.
+    const toCreate: KubeObject = { ...desired, metadata: { ...(desired.metadata as object) } };
     const meta = toCreate.metadata as { ownerReferences?: OwnerReference[] };
     if ((item.keptOwners ?? []).length > 0) meta.ownerReferences = item.keptOwners;
     else delete meta.ownerReferences;
@@ -590,8 +626,8 @@ class PlanExecutor {
           `owner reference to ${owner.kind} ${owner.name} dropped (the owner is neither restored nor live)`,
         );
     }
-    item.keptOwners = kept;
-    item.deferredOwners = deferred;
+    if (kept.length > 0) item.keptOwners = kept;
+    if (deferred.length > 0) item.deferredOwners = deferred;
   }
 
   #liveOwner(owner: OwnerReference, namespace: string | undefined): Promise<LiveOwner | undefined> {
@@ -626,7 +662,6 @@ class PlanExecutor {
 
   #recordLive(item: PlannedItem, live: KubeObject): void {
     const uid = uidOf(live);
-    if (uid !== undefined) item.liveUid = uid;
     if (item.oldUid !== undefined && uid !== undefined) this.#liveUids.set(item.oldUid, uid);
   }
 
@@ -779,7 +814,7 @@ class PlanExecutor {
   async #waitEstablished(crds: PlannedItem[]): Promise<void> {
     const timeoutMs = this.#options.crdEstablishTimeoutMs ?? 60_000;
     await forEachLimit(crds, 8, async (item) => {
-      const result = item.result;
+      const result = resultOf(item);
       if (result === undefined || result.outcome === 'failed') {
         this.#failedCrds.add(item.name);
         return;
@@ -792,11 +827,11 @@ class PlanExecutor {
         if (conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
         if (Date.now() > deadline) {
           this.#failedCrds.add(item.name);
-          item.result = {
+          setResult(item, {
             ...result,
             outcome: 'failed',
             message: `not Established within ${Math.round(timeoutMs / 1000)} s`,
-          };
+          });
           return;
         }
         await sleep(250);
@@ -809,9 +844,7 @@ class PlanExecutor {
     const pending = this.#plan.items.filter(
       (i) =>
         (i.deferredOwners ?? []).length > 0 &&
-        (i.result?.outcome === 'created' ||
-          i.result?.outcome === 'recreated' ||
-          i.result?.outcome === 'updated'),
+        (i.outcome === 'created' || i.outcome === 'recreated' || i.outcome === 'updated'),
     );
     if (pending.length === 0) return;
     this.#progress(`restoring owner references of ${pending.length} object(s)`);
@@ -823,13 +856,13 @@ class PlanExecutor {
         if (uid === undefined) lost.push(`${owner.kind} ${owner.name}`);
         else rewritten.push({ ...owner, uid });
       }
-      const result = item.result as RestoreItemResult;
+      const result = resultOf(item) as RestoreItemResult;
       const note = (text: string) => [result.message, text].filter((m) => m !== undefined).join('; ');
       if (lost.length > 0)
-        item.result = {
+        setResult(item, {
           ...result,
           message: note(`owner reference to ${lost.join(', ')} dropped (the owner was not restored)`),
-        };
+        });
       if (rewritten.length === 0) return;
       try {
         await this.#connection.request('PATCH', this.#objectPath(item), {
@@ -837,14 +870,14 @@ class PlanExecutor {
           contentType: 'application/merge-patch+json',
         });
       } catch (err) {
-        const current = item.result as RestoreItemResult;
-        item.result = {
+        const current = resultOf(item) as RestoreItemResult;
+        setResult(item, {
           ...current,
           outcome: 'failed',
           message: [current.message, `owner references not restored: ${kubeMessage(err)}`]
             .filter((m) => m !== undefined)
             .join('; '),
-        };
+        });
       }
     });
   }

@@ -226,7 +226,7 @@ export async function s3Location(label: string): Promise<TestLocation> {
 export async function cairn(
   location: TestLocation,
   args: string[],
-  options: { spawn?: boolean } = {},
+  options: { spawn?: boolean; onStderr?: (text: string) => void } = {},
 ): Promise<CairnRun> {
   if (options.spawn) return runCairn(args, location.env);
   const saved = { ...process.env };
@@ -240,6 +240,7 @@ export async function cairn(
       },
       err: (s) => {
         stderr += s;
+        options.onStderr?.(stderr);
       },
     });
     return { code, stdout, stderr };

@@ -181,8 +181,29 @@ describe('restore with mappings into another cluster, and over existing objects'
         metadata: { name: 'shop-data' },
       });
       await target.connection.request('DELETE', nsPath);
-      const running = restore('terminating', target, '--include-namespaces', 'shop-data');
-      await new Promise((r) => setTimeout(r, 700));
+      // Let the namespace go only once the restore has seen it terminating (no timing guess).
+      let sawTerminating = () => {};
+      const seen = new Promise<void>((resolve) => {
+        sawTerminating = resolve;
+      });
+      const running = cairn(
+        location,
+        [
+          'restore',
+          'create',
+          'terminating',
+          '--from-backup',
+          'shop',
+          '--location',
+          location.url,
+          '--kubeconfig',
+          target.kubeconfig,
+          '--include-namespaces',
+          'shop-data',
+        ],
+        { onStderr: (text) => (/to finish terminating/.test(text) ? sawTerminating() : undefined) },
+      );
+      await seen;
       const held = await target.connection.request<KubeObject>('GET', `${nsPath}/configmaps/held`);
       (held.metadata as { finalizers?: string[] }).finalizers = [];
       await target.connection.request('PUT', `${nsPath}/configmaps/held`, { body: held });
