@@ -18,7 +18,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { ClusterConnection } from '../src/cluster/connection.ts';
@@ -160,7 +160,14 @@ async function version(cmd: string, args: string[]): Promise<string> {
   }
 }
 
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
 async function main(work: string): Promise<void> {
+  const loadAtStart = load();
+  process.stdout.write(`load average (1, 5, 15 min) at start: ${loadAtStart}\n`);
   const env = { ...process.env, KUBECACHEDIR: path.join(work, 'kube-cache'), NO_COLOR: '1' };
   const location = path.join(work, 'location');
   const logs = path.join(work, 'logs');
@@ -366,6 +373,7 @@ async function main(work: string): Promise<void> {
     `peak RSS: backup ${fmt(B.maxRssMiB)} MiB, restore ${fmt(R.maxRssMiB)} MiB (target ≤ ${TARGET_RSS_MIB} MB) ` +
       `${Math.max(B.maxRssMiB, R.maxRssMiB) * 1.048576 <= TARGET_RSS_MIB ? 'MET' : 'MISSED'}`,
     `sandbox peak RSS (not counted): source ${fmt(sourceRssMiB)} MiB, restore target ${fmt(targetRssMiB)} MiB; seeding ${seedSec.toFixed(1)} s`,
+    `load average (1, 5, 15 min): ${loadAtStart} at start, ${load()} at the end (2 CPUs; other work on the machine slows every phase)`,
     '',
   ];
   process.stdout.write(lines.join('\n'));
@@ -389,6 +397,7 @@ async function main(work: string): Promise<void> {
     restore: { runs: restore, median: R, totals: restoreTotals, objectsPerSecond: restored / R.wall },
     ratios: { backupOverList: B.wall / L.wall, kubectlOverBackup: K.wall / B.wall },
     sandboxPeakRssMiB: { source: sourceRssMiB, target: targetRssMiB },
+    loadAverage: { start: loadAtStart, end: load() },
   };
   const file = path.join(
     tmpdir(),
