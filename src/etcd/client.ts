@@ -9,9 +9,9 @@
  * Unary messages are encoded and decoded with the trimmed `proto/etcd.proto`
  * through @grpc/proto-loader (protobufjs). The Snapshot stream — the call that
  * moves gigabytes — has a zero-copy frame parser (`snapshot-stream.ts`). Why
- * not @grpc/grpc-js for the unary calls: loading it and its channel machinery
- * for three calls cost the `snapshot save` process ~13 MiB of its 150 MB
- * budget; this costs ~3 (docs/benchmarks.md, etcd).
+ * not @grpc/grpc-js for the unary calls: it and its channel machinery (65
+ * more modules) held ~13 MiB after three calls, this ~3; `snapshot save`
+ * starts its stream with a memory budget of 150 MB (docs/benchmarks.md, etcd).
  */
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
