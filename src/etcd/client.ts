@@ -4,22 +4,21 @@
  * npm package is unmaintained and drops the auth token on the Snapshot stream;
  * here the token goes into the metadata of every call, streams included.
  *
- * Every call goes over plain `node:http2`: a gRPC call is an HTTP/2 POST of
- * `[flag:1][length:4][protobuf]` messages whose trailers carry `grpc-status`.
- * Unary messages are encoded and decoded with the trimmed `proto/etcd.proto`
- * through @grpc/proto-loader (protobufjs). The Snapshot stream — the call that
- * moves gigabytes — has a zero-copy frame parser (`snapshot-stream.ts`). Why
- * not @grpc/grpc-js for the unary calls: it and its channel machinery (65
- * more modules) held ~13 MiB after three calls, this ~3; `snapshot save`
- * starts its stream with a memory budget of 150 MB (docs/benchmarks.md, etcd).
+ * Unary calls go through @grpc/grpc-js with the trimmed `proto/etcd.proto`
+ * (@grpc/proto-loader). The Snapshot stream — the call that moves gigabytes —
+ * goes over plain `node:http2` with a zero-copy frame parser
+ * (`snapshot-stream.ts`), because through grpc-js it cost ~1.7x etcdctl's CPU.
+ * Hand-writing the unary calls too was measured (~10 MiB less after three
+ * calls, no change in the save's peak) and not kept: not worth owning more
+ * of the gRPC protocol.
  */
 import { readFile } from 'node:fs/promises';
-import http2 from 'node:http2';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { CairnError } from '../errors/cairn-error.ts';
-import { GrpcStatusError, snapshotStream } from './snapshot-stream.ts';
+import { snapshotStream } from './snapshot-stream.ts';
 
 const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto/etcd.proto');
 
@@ -113,20 +112,18 @@ export function parseEndpoint(url: string, tlsGiven: boolean): Endpoint {
   return { url: `${secure ? 'https' : 'http'}://${target}`, target, secure };
 }
 
-/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html) that change the advice. */
-const GRPC = {
-  DEADLINE_EXCEEDED: 4,
-  PERMISSION_DENIED: 7,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-};
+// biome-ignore lint/suspicious/noExplicitAny: generated service constructors are untyped
+type AnyClient = grpc.Client & Record<string, any>;
+interface Services {
+  readonly KV: grpc.ServiceClientConstructor;
+  readonly Maintenance: grpc.ServiceClientConstructor;
+  readonly Cluster: grpc.ServiceClientConstructor;
+  readonly Auth: grpc.ServiceClientConstructor;
+}
 
-type Method = protoLoader.MethodDefinition<object, object>;
-let methods: Map<string, Method> | undefined;
-/** `Service.Method` → its path and protobuf codec, from the trimmed proto (parsed once). */
-function methodOf(name: string): Method {
-  if (methods === undefined) {
+let services: Services | undefined;
+function loadServices(): Services {
+  if (services === undefined) {
     const definition = protoLoader.loadSync(PROTO, {
       keepCase: true,
       longs: String,
@@ -134,136 +131,33 @@ function methodOf(name: string): Method {
       defaults: true,
       oneofs: true,
     });
-    methods = new Map();
-    for (const service of ['KV', 'Maintenance', 'Cluster', 'Auth']) {
-      const methodsOfService = definition[`etcdserverpb.${service}`] as protoLoader.ServiceDefinition;
-      for (const [method, def] of Object.entries(methodsOfService)) methods.set(`${service}.${method}`, def);
-    }
+    const pkg = grpc.loadPackageDefinition(definition).etcdserverpb as unknown as Services;
+    services = pkg;
   }
-  const method = methods.get(name);
-  if (method === undefined) throw new Error(`no ${name} in ${PROTO}`);
-  return method;
+  return services;
 }
 
-/** Reads `grpc-status`/`grpc-message` from response headers (trailers-only replies) or trailers. */
-function grpcStatus(headers: http2.IncomingHttpHeaders): { code: number; details: string } | undefined {
-  const code = headers['grpc-status'];
-  if (code === undefined) return undefined;
-  const message = String(headers['grpc-message'] ?? '');
-  let details = message;
-  try {
-    details = decodeURIComponent(message);
-  } catch {
-    // Not percent-encoded after all: keep it as sent.
-  }
-  return { code: Number(code), details };
-}
-
-/**
- * One HTTP/2 connection to one member for unary calls. Connection failures
- * (refused, TLS verification, reset) become UNAVAILABLE, a call past its
- * deadline DEADLINE_EXCEEDED, as grpc-js would report them.
- */
-class UnaryChannel {
-  readonly #session: http2.ClientHttp2Session;
-  #failure: Error | undefined;
-
-  constructor(url: string, tls: EtcdTls | undefined) {
-    this.#session = http2.connect(url, {
-      ...(tls?.ca ? { ca: tls.ca } : {}),
-      ...(tls?.cert ? { cert: tls.cert } : {}),
-      ...(tls?.key ? { key: tls.key } : {}),
-      ALPNProtocols: ['h2'],
-    });
-    // Always listened to: an unhandled session error would end the process.
-    this.#session.on('error', (err: Error) => {
-      this.#failure = err;
-    });
-  }
-
-  call(path: string, body: Buffer, metadata: Record<string, string>, timeoutMs: number): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
-      if (this.#failure !== undefined) {
-        reject(new GrpcStatusError(GRPC.UNAVAILABLE, this.#failure.message));
-        return;
-      }
-      let settled = false;
-      const finish = (err: Error | undefined, value?: Buffer) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.#session.off('error', onSessionError);
-        if (err !== undefined) reject(err);
-        else resolve(value ?? Buffer.alloc(0));
-      };
-      const onSessionError = (err: Error) => finish(new GrpcStatusError(GRPC.UNAVAILABLE, err.message));
-      this.#session.on('error', onSessionError);
-      const request = this.#session.request({
-        ':method': 'POST',
-        ':path': path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        ...metadata,
-      });
-      const timer = setTimeout(() => {
-        request.close(http2.constants.NGHTTP2_CANCEL);
-        finish(new GrpcStatusError(GRPC.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      let status: { code: number; details: string } | undefined;
-      request.on('response', (headers) => {
-        const http = Number(headers[':status']);
-        if (http !== 200) status = { code: GRPC.UNAVAILABLE, details: `HTTP status ${http}` };
-        status = grpcStatus(headers) ?? status;
-      });
-      request.on('trailers', (headers) => {
-        status = grpcStatus(headers) ?? status;
-      });
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('error', (err: Error) => finish(new GrpcStatusError(GRPC.UNAVAILABLE, err.message)));
-      request.on('close', () => {
-        if (status === undefined) {
-          const why = this.#failure?.message ?? 'the call ended without a gRPC status';
-          finish(new GrpcStatusError(GRPC.UNAVAILABLE, why));
-          return;
-        }
-        if (status.code !== 0) {
-          finish(new GrpcStatusError(status.code, status.details));
-          return;
-        }
-        const reply = Buffer.concat(chunks);
-        if (reply.length < 5 || reply[0] !== 0 || reply.readUInt32BE(1) !== reply.length - 5) {
-          finish(new GrpcStatusError(GRPC.INTERNAL, `malformed gRPC reply (${reply.length} bytes)`));
-          return;
-        }
-        finish(undefined, reply.subarray(5));
-      });
-      const frame = Buffer.alloc(5 + body.length);
-      frame.writeUInt32BE(body.length, 1);
-      body.copy(frame, 5);
-      request.end(frame);
-    });
-  }
-
-  close(): void {
-    this.#session.close();
-  }
-}
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 16 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+};
 
 /** Turns a gRPC failure into a CairnError that says what to do. */
 export function etcdError(err: unknown, what: string, endpoint: string): CairnError {
   if (err instanceof CairnError) return err;
-  const e = err as Partial<GrpcStatusError>;
+  const e = err as Partial<grpc.ServiceError>;
   const details = e.details ?? (err instanceof Error ? err.message : String(err));
   const code = e.code;
-  if (code === GRPC.UNAVAILABLE || code === GRPC.DEADLINE_EXCEEDED) {
+  if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
     return new CairnError('ETCD_UNREACHABLE', `${what}: etcd at ${endpoint} is unreachable (${details})`, {
       hint: 'Check --endpoints (client URLs, usually port 2379), that etcd is running, and that https:// endpoints get --cacert (and --cert/--key when etcd requires client certificates).',
       cause: err,
     });
   }
   if (
-    code === GRPC.UNAUTHENTICATED ||
+    code === grpc.status.UNAUTHENTICATED ||
     /authentication failed|invalid auth token|user name is empty|user name not found/.test(details)
   ) {
     return new CairnError(
@@ -275,7 +169,7 @@ export function etcdError(err: unknown, what: string, endpoint: string): CairnEr
       },
     );
   }
-  if (code === GRPC.PERMISSION_DENIED) {
+  if (code === grpc.status.PERMISSION_DENIED) {
     return new CairnError('ETCD_PERMISSION_DENIED', `${what}: etcd at ${endpoint} denied it (${details})`, {
       hint: 'Snapshots and member listing need an etcd user with the root role.',
       cause: err,
@@ -293,16 +187,31 @@ const num = (value: unknown): number => Number(value ?? 0);
 /** One connection to one etcd member (after choosing the first endpoint that answers). */
 export class EtcdClient {
   readonly endpoint: string;
-  readonly #channel: UnaryChannel;
+  readonly #maintenance: AnyClient;
+  readonly #cluster: AnyClient;
+  readonly #kv: AnyClient;
+  readonly #auth: AnyClient;
   readonly #timeoutMs: number;
   readonly #tls: EtcdTls | undefined;
   #token: string | undefined;
 
-  private constructor(endpoint: Endpoint, timeoutMs: number, tls: EtcdTls | undefined) {
+  private constructor(
+    endpoint: Endpoint,
+    credentials: grpc.ChannelCredentials,
+    timeoutMs: number,
+    tls: EtcdTls | undefined,
+  ) {
+    const s = loadServices();
     this.endpoint = endpoint.url;
     this.#tls = endpoint.secure ? tls : undefined;
     this.#timeoutMs = timeoutMs;
-    this.#channel = new UnaryChannel(endpoint.url, this.#tls);
+    // One channel shared by the service stubs.
+    this.#maintenance = new s.Maintenance(endpoint.target, credentials, CHANNEL_OPTIONS) as AnyClient;
+    const channelOverride = this.#maintenance.getChannel();
+    const shared = { ...CHANNEL_OPTIONS, channelOverride };
+    this.#cluster = new s.Cluster(endpoint.target, credentials, shared) as AnyClient;
+    this.#kv = new s.KV(endpoint.target, credentials, shared) as AnyClient;
+    this.#auth = new s.Auth(endpoint.target, credentials, shared) as AnyClient;
   }
 
   /**
@@ -319,7 +228,14 @@ export class EtcdClient {
     const failures: CairnError[] = [];
     for (const url of options.endpoints) {
       const endpoint = parseEndpoint(url, tlsGiven);
-      const client = new EtcdClient(endpoint, options.callTimeoutMs ?? 10_000, options.tls);
+      const credentials = endpoint.secure
+        ? grpc.credentials.createSsl(
+            options.tls?.ca ?? null,
+            options.tls?.key ?? null,
+            options.tls?.cert ?? null,
+          )
+        : grpc.credentials.createInsecure();
+      const client = new EtcdClient(endpoint, credentials, options.callTimeoutMs ?? 10_000, options.tls);
       try {
         if (options.auth !== undefined) await client.authenticate(options.auth.user, options.auth.password);
         await client.status();
@@ -340,33 +256,32 @@ export class EtcdClient {
     );
   }
 
-  async #unary<T>(name: string, request: object): Promise<T> {
-    const method = methodOf(name);
+  #metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
     // Every call, the Snapshot stream included (the etcd3 package forgets it there).
-    const metadata: Record<string, string> = this.#token === undefined ? {} : { token: this.#token };
-    const what = name.split('.')[1] ?? name;
-    try {
-      const reply = await this.#channel.call(
-        method.path,
-        method.requestSerialize(request),
-        metadata,
-        this.#timeoutMs,
-      );
-      return method.responseDeserialize(reply) as T;
-    } catch (err) {
-      throw etcdError(err, what, this.endpoint);
-    }
+    if (this.#token !== undefined) metadata.set('token', this.#token);
+    return metadata;
+  }
+
+  #unary<T>(client: AnyClient, method: string, request: object): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const deadline = new Date(Date.now() + this.#timeoutMs);
+      client[method](request, this.#metadata(), { deadline }, (err: grpc.ServiceError | null, res: T) => {
+        if (err) reject(etcdError(err, method, this.endpoint));
+        else resolve(res);
+      });
+    });
   }
 
   /** Auth.Authenticate: keeps the token for every later call. */
   async authenticate(user: string, password: string): Promise<void> {
-    const res = await this.#unary<{ token: string }>('Auth.Authenticate', { name: user, password });
+    const res = await this.#unary<{ token: string }>(this.#auth, 'Authenticate', { name: user, password });
     this.#token = res.token;
   }
 
   async status(): Promise<EtcdStatus> {
     // biome-ignore lint/suspicious/noExplicitAny: decoded protobuf
-    const res = await this.#unary<any>('Maintenance.Status', {});
+    const res = await this.#unary<any>(this.#maintenance, 'Status', {});
     return {
       endpoint: this.endpoint,
       version: String(res.version),
@@ -385,7 +300,7 @@ export class EtcdClient {
 
   async memberList(): Promise<EtcdMember[]> {
     // biome-ignore lint/suspicious/noExplicitAny: decoded protobuf
-    const res = await this.#unary<any>('Cluster.MemberList', { linearizable: false });
+    const res = await this.#unary<any>(this.#cluster, 'MemberList', { linearizable: false });
     // biome-ignore lint/suspicious/noExplicitAny: decoded protobuf
     return (res.members ?? []).map((m: any) => ({
       id: hex(m.ID),
@@ -398,7 +313,7 @@ export class EtcdClient {
 
   /** Number of keys at `revision` (0 = current), counted by the server (count_only). */
   async countKeys(revision = 0): Promise<number> {
-    const res = await this.#unary<{ count: string }>('KV.Range', {
+    const res = await this.#unary<{ count: string }>(this.#kv, 'Range', {
       key: Buffer.from([0]),
       range_end: Buffer.from([0]),
       count_only: true,
@@ -410,7 +325,7 @@ export class EtcdClient {
   /** Maintenance.HashKV: the hash of the MVCC key space up to `revision` (0 = current). */
   async hashKV(revision = 0): Promise<{ hash: number; compactRevision: number; revision: number }> {
     // biome-ignore lint/suspicious/noExplicitAny: decoded protobuf
-    const res = await this.#unary<any>('Maintenance.HashKV', { revision });
+    const res = await this.#unary<any>(this.#maintenance, 'HashKV', { revision });
     return {
       hash: num(res.hash),
       compactRevision: num(res.compact_revision),
@@ -421,7 +336,7 @@ export class EtcdClient {
   /** KV.Put; Cairn itself never writes to etcd — tests and benchmarks fill clusters with it. */
   async put(key: string | Buffer, value: Buffer | string): Promise<number> {
     // biome-ignore lint/suspicious/noExplicitAny: decoded protobuf
-    const res = await this.#unary<any>('KV.Put', { key: Buffer.from(key), value: Buffer.from(value) });
+    const res = await this.#unary<any>(this.#kv, 'Put', { key: Buffer.from(key), value: Buffer.from(value) });
     return num(res.header?.revision);
   }
 
@@ -444,6 +359,9 @@ export class EtcdClient {
   }
 
   close(): void {
-    this.#channel.close();
+    this.#maintenance.close();
+    this.#cluster.close();
+    this.#kv.close();
+    this.#auth.close();
   }
 }
