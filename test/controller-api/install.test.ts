@@ -244,6 +244,8 @@ describe('cairn install / uninstall', () => {
         'backup',
         'create',
         'before-uninstall',
+        // Inline: the CRDs are installed here but no controller runs to take a Backup resource.
+        '--local',
         '--location',
         location,
         '--include-namespaces',
