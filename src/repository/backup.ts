@@ -330,6 +330,8 @@ class SourceWalk {
       { id: reply.id, type: 'data', rawLength: reply.size, compression: reply.compression },
       sealed,
     );
+    // Copied into a pack (or a duplicate): the buffer goes back to the workers.
+    this.#workers.recycle(sealed);
     return { content: [id], size: reply.size };
   }
 

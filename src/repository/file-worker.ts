@@ -46,6 +46,8 @@ export interface ReadRequest {
   readonly path: string;
   /** Files that turn out bigger than this are not handled (`tooBig`). */
   readonly maxBytes: number;
+  /** Buffers of earlier replies, handed back for reuse (see FileWorkerPool.recycle). */
+  readonly recycle?: ArrayBuffer[];
 }
 
 export type ReadReply =
@@ -78,7 +80,10 @@ export interface WriteRequest {
   readonly times: [number, number];
 }
 
-export type WriteReply = { readonly ok: true } | { readonly ok: false; readonly error: string };
+export type WriteReply = ({ readonly ok: true } | { readonly ok: false; readonly error: string }) & {
+  /** The request's buffer, handed back for reuse. */
+  readonly returned?: ArrayBuffer;
+};
 
 type Request = (ReadRequest | WriteRequest) & { readonly seq: number };
 
@@ -90,6 +95,8 @@ function serve(keys: WorkerKeys): void {
   const encryptionKey: KeyObject = createSecretKey(keys.encryption);
   const macKey: KeyObject = createSecretKey(keys.mac);
   let scratch = Buffer.allocUnsafe(64 * 1024);
+  /** Reply buffers the main thread handed back. */
+  const free: ArrayBuffer[] = [];
   const params = { [zlib.constants.ZSTD_c_compressionLevel]: keys.level };
 
   const read = (req: ReadRequest): { reply: ReadReply; transfer: ArrayBuffer[] } => {
@@ -127,8 +134,13 @@ function serve(keys: WorkerKeys): void {
       }
     }
     const pieces = sealPieces(encryptionKey, 'data', stored);
-    // Its own ArrayBuffer (never Node's shared pool), so it can be transferred.
-    const sealed = Buffer.allocUnsafeSlow(pieces.reduce((n, p) => n + p.length, 0));
+    const need = pieces.reduce((n, p) => n + p.length, 0);
+    // An ArrayBuffer of its own (never Node's shared pool) so it can be transferred; reused once
+    // the main thread hands it back, so the steady state allocates none.
+    let backing = free.pop();
+    if (backing === undefined || backing.byteLength < need)
+      backing = new ArrayBuffer(Math.max(need, req.maxBytes + 64));
+    const sealed = Buffer.from(backing, 0, need);
     let at = 0;
     for (const p of pieces) {
       p.copy(sealed, at);
@@ -136,7 +148,7 @@ function serve(keys: WorkerKeys): void {
     }
     return {
       reply: { ok: true, size, id, compression, sealed },
-      transfer: [sealed.buffer as ArrayBuffer],
+      transfer: [backing],
     };
   };
 
@@ -177,9 +189,13 @@ function serve(keys: WorkerKeys): void {
 
   port.on('message', (req: Request) => {
     if (req.kind === 'read') {
+      for (const b of req.recycle ?? []) free.push(b);
       const { reply, transfer } = read(req);
       port.postMessage({ seq: req.seq, reply }, transfer);
-    } else port.postMessage({ seq: req.seq, reply: write(req) });
+    } else {
+      const returned = req.sealed.buffer as ArrayBuffer;
+      port.postMessage({ seq: req.seq, reply: { ...write(req), returned } }, [returned]);
+    }
   });
 }
 
@@ -204,6 +220,8 @@ export class FileWorkerPool {
   readonly #workers: Array<{ worker: Worker; busy: number }> = [];
   readonly #pending = new Map<number, { resolve: (reply: unknown) => void; reject: (err: Error) => void }>();
   #seq = 0;
+  readonly #readSpare: ArrayBuffer[] = [];
+  readonly #writeSpare: ArrayBuffer[] = [];
 
   constructor(keys: WorkerKeys, size = Math.max(2, Math.min(4, availableParallelism()))) {
     this.#keys = keys;
@@ -211,18 +229,34 @@ export class FileWorkerPool {
   }
 
   read(path: string, maxBytes: number): Promise<ReadReply> {
-    return this.#call({ kind: 'read', path, maxBytes }, []) as Promise<ReadReply>;
+    const recycle = this.#readSpare.splice(0, 4);
+    return this.#call({ kind: 'read', path, maxBytes, recycle }, recycle) as Promise<ReadReply>;
+  }
+
+  /**
+   * Hands the buffer of a read reply back once its bytes are used (copied into
+   * a pack): it returns to a worker with a later request, so small files cost
+   * no allocation each (dead ones otherwise wait for the main thread's GC and
+   * pile up to tens of MiB).
+   */
+  recycle(sealed: Buffer): void {
+    if (this.#readSpare.length < 32) this.#readSpare.push(sealed.buffer as ArrayBuffer);
   }
 
   /** The sealed bytes are copied to the worker (the caller keeps its buffer). */
-  write(req: Omit<WriteRequest, 'kind'>): Promise<WriteReply> {
+  async write(req: Omit<WriteRequest, 'kind'>): Promise<WriteReply> {
     // A copy in an ArrayBuffer of its own: a slice of a pack span (or of Node's buffer pool,
-    // which may not be transferred) cannot move to the worker.
-    const sealed = Buffer.allocUnsafeSlow(req.sealed.length);
+    // which may not be transferred) cannot move to the worker. The worker hands it back.
+    const i = this.#writeSpare.findIndex((b) => b.byteLength >= req.sealed.length);
+    const backing =
+      i >= 0
+        ? (this.#writeSpare.splice(i, 1)[0] as ArrayBuffer)
+        : new ArrayBuffer(Math.max(req.sealed.length, 256 * 1024));
+    const sealed = Buffer.from(backing, 0, req.sealed.length);
     req.sealed.copy(sealed);
-    return this.#call({ kind: 'write', ...req, sealed }, [
-      sealed.buffer as ArrayBuffer,
-    ]) as Promise<WriteReply>;
+    const reply = (await this.#call({ kind: 'write', ...req, sealed }, [backing])) as WriteReply;
+    if (reply.returned !== undefined && this.#writeSpare.length < 32) this.#writeSpare.push(reply.returned);
+    return reply;
   }
 
   #call(req: ReadRequest | WriteRequest, transfer: ArrayBuffer[]): Promise<unknown> {
