@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Backup } from '../api/backup.ts';
 import type { BackupLocation } from '../api/backup-location.ts';
+import type { EtcdBackup } from '../api/etcd-backup.ts';
 import type { Restore } from '../api/restore.ts';
 import type { Schedule } from '../api/schedule.ts';
 import type { EventRecorder, EventType, InvolvedObject } from '../cluster/events.ts';
@@ -15,7 +16,7 @@ import type { ControllerMetrics } from '../server/metrics.ts';
 import type { Clock } from './clock.ts';
 import type { CairnResources } from './resources.ts';
 
-export type WorkKind = 'location' | 'backup' | 'restore' | 'schedule';
+export type WorkKind = 'location' | 'backup' | 'restore' | 'schedule' | 'etcdbackup';
 
 /** Tunables, all with production defaults (tests shorten them). */
 export interface ControllerSettings {
@@ -42,6 +43,7 @@ export interface ControllerContext {
     readonly backups: Informer<Backup>;
     readonly restores: Informer<Restore>;
     readonly schedules: Informer<Schedule>;
+    readonly etcdBackups: Informer<EtcdBackup>;
   };
   /** Queues work for a reconciler (after `afterMs`, if given). */
   readonly enqueue: (kind: WorkKind, name: string, afterMs?: number) => void;

@@ -15,6 +15,7 @@ import pino, { type Logger } from 'pino';
 import type { Backup } from '../api/backup.ts';
 import type { BackupLocation } from '../api/backup-location.ts';
 import { LABELS } from '../api/common.ts';
+import type { EtcdBackup } from '../api/etcd-backup.ts';
 import type { Restore } from '../api/restore.ts';
 import type { Schedule } from '../api/schedule.ts';
 import type { ClusterConnection } from '../cluster/connection.ts';
@@ -27,9 +28,10 @@ import { reconcileBackup } from './backup-reconciler.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { ControllerContext, ControllerSettings, WorkKind } from './context.ts';
 import { messageOf } from './context.ts';
+import { reconcileEtcdBackup } from './etcd-backup-reconciler.ts';
 import { LeaderElector } from './leader-election.ts';
 import { reconcileLocation } from './location-reconciler.ts';
-import { CairnResources } from './resources.ts';
+import { type CairnPlural, CairnResources } from './resources.ts';
 import { reconcileRestore } from './restore-reconciler.ts';
 import { reconcileSchedule } from './schedule-reconciler.ts';
 import { type ReconcileResult, WorkQueue } from './work-queue.ts';
@@ -73,6 +75,7 @@ const HANDLERS: Record<WorkKind, Handler> = {
   backup: reconcileBackup,
   restore: reconcileRestore,
   schedule: reconcileSchedule,
+  etcdbackup: reconcileEtcdBackup,
 };
 
 export class Controller {
@@ -95,7 +98,7 @@ export class Controller {
     const clock = options.clock ?? systemClock;
     const resources = new CairnResources(options.connection, options.namespace);
     const informer = <T extends KubeResource>(
-      plural: 'backuplocations' | 'backups' | 'restores' | 'schedules',
+      plural: CairnPlural,
       onEvent: (type: 'add' | 'update' | 'delete', object: T, previous?: T) => void,
     ) =>
       new Informer<T>(options.connection, {
@@ -129,6 +132,11 @@ export class Controller {
       schedules: informer<Schedule>('schedules', (type, o, p) => {
         if (type !== 'delete' && (type === 'add' || generationChanged(o, p)))
           this.#enqueue('schedule', o.metadata.name);
+      }),
+      // Status writes (our own) do not requeue; the reconciler requeues itself at the next due time.
+      etcdBackups: informer<EtcdBackup>('etcdbackups', (type, o, p) => {
+        if (type !== 'delete' && (type === 'add' || generationChanged(o, p)))
+          this.#enqueue('etcdbackup', o.metadata.name);
       }),
     };
     this.#informers = Object.values(caches) as unknown as Informer<KubeResource>[];

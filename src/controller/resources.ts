@@ -9,7 +9,7 @@ import { API_VERSION } from '../api/common.ts';
 import type { ClusterConnection } from '../cluster/connection.ts';
 import { isKubeStatus } from '../cluster/kube-api-error.ts';
 
-export type CairnPlural = 'backuplocations' | 'backups' | 'restores' | 'schedules';
+export type CairnPlural = 'backuplocations' | 'backups' | 'restores' | 'schedules' | 'etcdbackups';
 
 const MERGE_PATCH = 'application/merge-patch+json';
 
