@@ -274,12 +274,14 @@ export class Controller {
       ['backup', make('backup', settings.maxConcurrentRuns + 2)],
       ['restore', make('restore', settings.maxConcurrentRuns)],
       ['schedule', make('schedule', 4)],
+      ['etcdbackup', make('etcdbackup', 2)],
     ]);
     const caches = this.context.caches;
     for (const l of caches.locations.list()) this.#enqueue('location', l.metadata.name);
     for (const b of caches.backups.list()) this.#enqueue('backup', b.metadata.name);
     for (const r of caches.restores.list()) this.#enqueue('restore', r.metadata.name);
     for (const s of caches.schedules.list()) this.#enqueue('schedule', s.metadata.name);
+    for (const e of caches.etcdBackups.list()) this.#enqueue('etcdbackup', e.metadata.name);
   }
 
   #stopLeading(): void {
