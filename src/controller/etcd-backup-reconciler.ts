@@ -58,8 +58,8 @@ import { type ControllerContext, kubeTime, messageOf, note } from './context.ts'
 import { openBackupLocation } from './location-access.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
-/** The longest wait between two looks (a deleted spec is noticed within this, whatever the interval). */
-const MAX_REQUEUE_MS = 5 * 60_000;
+/** The longest wait between two looks (a deleted spec shows in status and metrics within this, whatever the interval). */
+const MAX_REQUEUE_MS = 15 * 60_000;
 
 const ETCD_GAUGE_NAMES = [
   'cairn_etcd_snapshot_last_successful_timestamp_seconds',
