@@ -239,3 +239,89 @@ describe('controller: EtcdBackup (real etcd, controlled clock)', () => {
     assert.equal((await get())?.status?.controlFilesHealthy, true);
   });
 });
+
+describe('controller: EtcdBackup over TLS (client certificate from a Secret), and a failing snapshot', () => {
+  let cluster: ControllerCluster;
+  let etcd: TestEtcd;
+  let controller: Controller;
+  let clock: ManualClock;
+  let base: string;
+  let loc: string;
+  const get = (name: string) => cluster.resources.get<EtcdBackup>('etcdbackups', name);
+  const resource = (name: string, secret: string): EtcdBackup => ({
+    apiVersion: API_VERSION,
+    kind: 'EtcdBackup',
+    metadata: { name, namespace: NAMESPACE },
+    spec: {
+      cluster: name,
+      location: 'primary',
+      endpoints: [etcd.endpoint],
+      tlsSecretName: secret,
+      interval: '1h',
+      retention: { keepAllFor: '1h', hourlyFor: '168h', dailyFor: '365d', minKeep: 3 },
+      paused: false,
+    },
+  });
+
+  before(async () => {
+    base = await mkdtemp(path.join(tmpdir(), 'cairn-etcd-controller-tls-'));
+    loc = path.join(base, 'loc');
+    [cluster, etcd] = await Promise.all([startControllerCluster(), startEtcd({ tls: true })]);
+    assert.equal((await runCairn(['location', 'init', loc])).code, 0);
+    for (const name of ['tls', 'nokey']) await initCluster(openLocation(loc).store, name, { interval: '1h' });
+    await fsBackupLocation(cluster, 'primary', { path: loc });
+    const certs = etcd.certs;
+    assert.ok(certs);
+    const secret = async (name: string, files: Record<string, string>) => {
+      const data: Record<string, string> = {};
+      for (const [key, file] of Object.entries(files)) data[key] = (await readFile(file)).toString('base64');
+      await cluster.connection.request('POST', `/api/v1/namespaces/${NAMESPACE}/secrets`, {
+        body: { metadata: { name }, data },
+      });
+    };
+    await secret('etcd-client', {
+      'ca.crt': certs.ca,
+      'tls.crt': certs.clientCert,
+      'tls.key': certs.clientKey,
+    });
+    // No client certificate: etcd (--client-cert-auth) refuses the connection.
+    await secret('etcd-ca-only', { 'ca.crt': certs.ca });
+    await cluster.resources.create('etcdbackups', resource('tls', 'etcd-client'));
+    await cluster.resources.create('etcdbackups', resource('nokey', 'etcd-ca-only'));
+    clock = new ManualClock(T0);
+    controller = startTestController(cluster, { clock });
+  });
+
+  after(async () => {
+    await controller?.stop();
+    await cluster?.stop();
+    await etcd?.stop();
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+
+  it('snapshots over TLS with the Secret’s client certificate', async () => {
+    const e = await waitFor('a TLS snapshot', async () => {
+      const x = await get('tls');
+      return x?.status?.lastSuccessfulSnapshot !== undefined ? x : undefined;
+    });
+    assert.equal(e.status?.phase, 'Healthy');
+    assert.equal(e.status?.nextSnapshotAt, kube(at(60 * MIN)));
+    assert.equal((await readdir(path.join(loc, 'etcd/tls/snapshots'))).length, 1);
+  });
+
+  it('a failed snapshot: Failing with lastError, a Warning event, retried after a quarter interval', async () => {
+    const e = await waitFor('the failed attempt', async () => {
+      const x = await get('nokey');
+      return x?.status?.lastError !== undefined ? x : undefined;
+    });
+    assert.equal(e.status?.phase, 'Failing');
+    assert.equal(e.status?.controlFilesHealthy, true);
+    assert.equal(e.status?.lastAttemptAt, kube(T0));
+    assert.equal(e.status?.nextSnapshotAt, kube(at(15 * MIN)));
+    assert.equal(e.status?.lastSuccessfulSnapshot, undefined);
+    const events = await eventsOf(cluster, 'EtcdBackup', 'nokey');
+    assert.ok(events.some((x) => x.reason === 'SnapshotFailed' && x.type === 'Warning'));
+    const written = await readdir(path.join(loc, 'etcd/nokey/snapshots')).catch(() => []);
+    assert.deepEqual(written, []);
+  });
+});
