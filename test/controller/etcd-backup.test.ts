@@ -316,6 +316,7 @@ describe('controller: EtcdBackup over TLS (client certificate from a Secret), an
     });
     assert.equal(e.status?.phase, 'Failing');
     assert.equal(e.status?.controlFilesHealthy, true);
+    assert.match(e.status?.lastError ?? '', /unreachable.*bad certificate/s);
     assert.equal(e.status?.lastAttemptAt, kube(T0));
     assert.equal(e.status?.nextSnapshotAt, kube(at(15 * MIN)));
     assert.equal(e.status?.lastSuccessfulSnapshot, undefined);
