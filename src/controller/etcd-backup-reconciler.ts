@@ -69,6 +69,8 @@ const ETCD_GAUGE_NAMES = [
 type EtcdGaugeName = (typeof ETCD_GAUGE_NAMES)[number];
 
 const gaugesByRegistry = new WeakMap<Registry, Record<EtcdGaugeName, Gauge<'cluster'>>>();
+/** Which cluster each EtcdBackup exported, per registry: a deleted resource's series are removed on its next requeue. */
+const exportedByRegistry = new WeakMap<Registry, Map<string, string>>();
 
 /**
  * The etcd gauges in the controller's registry, created on first use. Names,
@@ -98,13 +100,27 @@ export function etcdGauges(registry: Registry): Record<EtcdGaugeName, Gauge<'clu
   return gauges;
 }
 
-function exportObservation(ctx: ControllerContext, observation: EtcdClusterObservation): void {
+function exportObservation(ctx: ControllerContext, name: string, observation: EtcdClusterObservation): void {
   const gauges = etcdGauges(ctx.metrics.registry);
+  let exported = exportedByRegistry.get(ctx.metrics.registry);
+  if (exported === undefined) exportedByRegistry.set(ctx.metrics.registry, (exported = new Map()));
+  exported.set(name, observation.cluster);
   const labels = { cluster: observation.cluster };
   // A series without a sample this time (no complete snapshot left) must go, not keep its old value.
   for (const name of ETCD_GAUGE_NAMES) gauges[name].remove(labels);
   for (const sample of etcdMetricSamples([observation]))
     gauges[sample.name as EtcdGaugeName]?.set(labels, sample.value);
+}
+
+/** Drops the series of an EtcdBackup that is gone, unless another one still exports its cluster. */
+function forgetExported(ctx: ControllerContext, name: string): void {
+  const exported = exportedByRegistry.get(ctx.metrics.registry);
+  const cluster = exported?.get(name);
+  if (exported === undefined || cluster === undefined) return;
+  exported.delete(name);
+  if ([...exported.values()].includes(cluster)) return;
+  const gauges = etcdGauges(ctx.metrics.registry);
+  for (const gaugeName of ETCD_GAUGE_NAMES) gauges[gaugeName].remove({ cluster });
 }
 
 function dateOf(text: string | undefined): Date | undefined {
@@ -123,7 +139,10 @@ export async function reconcileEtcdBackup(ctx: ControllerContext, name: string):
   // Read fresh, not from the cache: the last attempt's status decides whether a snapshot is due,
   // and a cache that has not seen our own write yet would take a second one.
   const resource = await ctx.resources.get<EtcdBackup>('etcdbackups', name);
-  if (resource === undefined || resource.metadata.deletionTimestamp !== undefined) return undefined;
+  if (resource === undefined || resource.metadata.deletionTimestamp !== undefined) {
+    forgetExported(ctx, name);
+    return undefined;
+  }
   const previous = resource.status;
   const write = async (status: EtcdBackupStatus) => {
     if (sameStatus(previous, status)) return;
@@ -165,7 +184,7 @@ export async function reconcileEtcdBackup(ctx: ControllerContext, name: string):
   const access = await openBackupLocation(resolved.location, ctx.resources);
   try {
     let observation = await observeEtcdCluster(access.store, cluster);
-    exportObservation(ctx, observation);
+    exportObservation(ctx, name, observation);
     if (!observation.controlFilesHealthy) {
       // The refusal message of the CLI: names the newest snapshot and its age. Nothing is written.
       const message = await refusalOf(access.store, cluster, ctx.clock.now());
@@ -233,7 +252,7 @@ export async function reconcileEtcdBackup(ctx: ControllerContext, name: string):
       try {
         const outcome = await takeSnapshot(ctx, resource, access.store, spec);
         observation = await observeEtcdCluster(access.store, cluster);
-        exportObservation(ctx, observation);
+        exportObservation(ctx, name, observation);
         const attemptAt = kubeTime(now);
         const after = ctx.clock.now();
         const success = lastSuccessOf(observation, previous);

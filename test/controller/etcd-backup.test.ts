@@ -325,4 +325,20 @@ describe('controller: EtcdBackup over TLS (client certificate from a Secret), an
     const written = await readdir(path.join(loc, 'etcd/nokey/snapshots')).catch(() => []);
     assert.deepEqual(written, []);
   });
+
+  it('a deleted EtcdBackup stops exporting its gauges (at its next requeue)', async () => {
+    const value = async () =>
+      metricValue(await controller.metrics.registry.metrics(), 'cairn_etcd_control_files_healthy', {
+        cluster: 'tls',
+      });
+    assert.equal(await value(), 1);
+    const due = controller.queue('etcdbackup')?.dueAt('tls');
+    assert.ok(due !== undefined);
+    await cluster.resources.delete('etcdbackups', 'tls');
+    await waitFor('the EtcdBackup to be gone', async () => (await get('tls')) === undefined);
+    clock.set(new Date(due));
+    await waitFor('the tls series to go', async () => (await value()) === undefined);
+    // The data stays: deleting the resource never deletes snapshots.
+    assert.equal((await readdir(path.join(loc, 'etcd/tls/snapshots'))).length, 1);
+  });
 });
