@@ -103,7 +103,10 @@ export function etcdGauges(registry: Registry): Record<EtcdGaugeName, Gauge<'clu
 function exportObservation(ctx: ControllerContext, name: string, observation: EtcdClusterObservation): void {
   const gauges = etcdGauges(ctx.metrics.registry);
   let exported = exportedByRegistry.get(ctx.metrics.registry);
-  if (exported === undefined) exportedByRegistry.set(ctx.metrics.registry, (exported = new Map()));
+  if (exported === undefined) {
+    exported = new Map();
+    exportedByRegistry.set(ctx.metrics.registry, exported);
+  }
   exported.set(name, observation.cluster);
   const labels = { cluster: observation.cluster };
   // A series without a sample this time (no complete snapshot left) must go, not keep its old value.
@@ -286,6 +289,8 @@ export async function reconcileEtcdBackup(ctx: ControllerContext, name: string):
         ctx.running.delete(clusterKey);
       }
     }
+    // Leadership lost during a long snapshot: the new leader observes storage and writes the record.
+    if (!ctx.isLeader()) return undefined;
     await write(status);
     const due = dateOf(status.nextSnapshotAt);
     const wait = due === undefined ? MAX_REQUEUE_MS : due.getTime() - ctx.clock.now().getTime();
