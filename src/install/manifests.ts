@@ -101,7 +101,7 @@ export function namespaceRules(): ExplainedRule[] {
       },
     },
     {
-      why: 'Credentials of BackupLocations (a Secret key holding an S3 credentials file) live in this namespace.',
+      why: 'Credentials live in Secrets of this namespace: BackupLocations (an S3 credentials file) and EtcdBackups (etcd client TLS and auth).',
       rule: { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
     },
     {
