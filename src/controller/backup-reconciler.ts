@@ -31,7 +31,7 @@ import { validateBackup } from '../api/validation.ts';
 import { type BackupProgress, runBackup } from '../backup/engine.ts';
 import { layout } from '../catalog/layout.ts';
 import { parseDuration } from '../util/duration.ts';
-import { type ControllerContext, kubeTime, messageOf, note } from './context.ts';
+import { type ControllerContext, kubeTime, messageOf, note, wakeWaitingRuns } from './context.ts';
 import { openBackupLocation } from './location-access.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
@@ -150,6 +150,7 @@ async function runNewBackup(ctx: ControllerContext, backup: Backup): Promise<Rec
     else await executeBackup(ctx, backup, location, started);
   } finally {
     ctx.running.delete(`backup/${name}`);
+    wakeWaitingRuns(ctx);
   }
   if (schedule !== '') ctx.enqueue('schedule', schedule);
   return undefined;

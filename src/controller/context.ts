@@ -93,3 +93,14 @@ export function kubeTime(date: Date): string {
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Queues every Backup and Restore still New: called when a run ends, so work
+ * that waited for a free run slot starts at once (not on a timer).
+ */
+export function wakeWaitingRuns(ctx: ControllerContext): void {
+  for (const b of ctx.caches.backups.list())
+    if ((b.status?.phase ?? 'New') === 'New') ctx.enqueue('backup', b.metadata.name);
+  for (const r of ctx.caches.restores.list())
+    if ((r.status?.phase ?? 'New') === 'New') ctx.enqueue('restore', r.metadata.name);
+}

@@ -288,7 +288,8 @@ export class Controller {
     if (!this.#leader) return;
     this.#leader = false;
     this.metrics.isLeader.set(0);
-    this.context.log.warn('lost leadership; reconcilers stopped');
+    if (this.#stopping) this.context.log.info('stopped leading (shutdown)');
+    else this.context.log.warn('lost leadership; reconcilers stopped');
     const queues = this.#queues;
     this.#queues = undefined;
     // Not awaited: running backups cannot be interrupted mid-stream; their final status writes

@@ -14,7 +14,7 @@ import { DEFAULT_RESTORE_OPTIONS, type RestoreOptions } from '../restore/options
 import { runRestore } from '../restore/restore.ts';
 import { restoreExists, saveRestoreRecord } from '../restore/results.ts';
 import { resolveLocation } from './backup-reconciler.ts';
-import { type ControllerContext, kubeTime, messageOf, note } from './context.ts';
+import { type ControllerContext, kubeTime, messageOf, note, wakeWaitingRuns } from './context.ts';
 import { openBackupLocation } from './location-access.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
@@ -176,6 +176,7 @@ export async function reconcileRestore(ctx: ControllerContext, name: string): Pr
     );
   } finally {
     ctx.running.delete(`restore/${name}`);
+    wakeWaitingRuns(ctx);
     await access?.close();
   }
   return undefined;
