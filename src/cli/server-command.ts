@@ -4,7 +4,6 @@
  * /healthz and /readyz, and on SIGTERM/SIGINT stops gracefully: no new work,
  * running backups finish (up to --shutdown-timeout), the lease is released.
  */
-import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { DEFAULT_NAMESPACE } from '../api/common.ts';
 import { ClusterConnection } from '../cluster/connection.ts';
@@ -79,7 +78,8 @@ export function registerServerCommand(program: Command, ctx: CliContext): void {
         version: ctx.version,
         shutdownTimeoutMs,
         settings: { maxConcurrentRuns: maxRuns },
-        ...(identity === undefined ? {} : { identity: `${identity}_${hostname()}`.slice(0, 128) }),
+        // A pod name is unique among the replicas; elsewhere the default adds a random suffix.
+        ...(identity === undefined ? {} : { identity }),
       });
       const http = await startHttpEndpoint({
         port: port(flags.metricsPort),
