@@ -9,6 +9,7 @@ import { API_VERSION, DEFAULT_NAMESPACE } from '../api/common.ts';
 import { ClusterConnection } from '../cluster/connection.ts';
 import { isKubeStatus, KubeApiError } from '../cluster/kube-api-error.ts';
 import { CairnError } from '../errors/cairn-error.ts';
+import { parseOutputFormat, printStructured } from './output.ts';
 
 export interface KubeFlags {
   kubeconfig?: string;
@@ -174,4 +175,66 @@ export function table(header: string[], rows: string[][]): string {
       .join('   ')
       .trimEnd()}\n`;
   return line(header) + rows.map(line).join('');
+}
+
+/** How `<noun> get` shows one kind of Cairn resource as a table. */
+export interface ResourceTable<T extends CairnObject> {
+  readonly plural: string;
+  readonly kind: string;
+  /** Plural for people, in "No <noun> in <namespace>." */
+  readonly noun: string;
+  readonly columns: string[];
+  readonly row: (item: T, now: Date) => string[];
+  /** Lines printed after the table (e.g. why a location is unavailable). */
+  readonly notes?: (item: T) => string | undefined;
+}
+
+/** `<noun> get [NAME] [-o text|json|yaml]`: one resource or all of them, as a table or a List. */
+export function addGetCommand<T extends CairnObject>(
+  parent: Command,
+  out: (text: string) => void,
+  shape: ResourceTable<T>,
+): void {
+  addKubeOptions(
+    parent
+      .command('get')
+      .argument('[name]', `one ${shape.kind} (default: all)`)
+      .description(`list ${shape.noun} and their status`)
+      .option('-o, --output <format>', 'text, json or yaml', 'text'),
+  ).action(async (name: string | undefined, flags: KubeFlags & { output: string }) => {
+    const format = parseOutputFormat(flags.output);
+    const connection = await connectFromFlags(flags);
+    try {
+      const resources = new CairnResources(connection, flags.namespace);
+      const items =
+        name === undefined
+          ? await resources.list<T>(shape.plural)
+          : [await resources.get<T>(shape.plural, shape.kind, name)];
+      if (format !== 'text') {
+        printStructured(
+          name === undefined ? { apiVersion: 'v1', kind: 'List', items } : items[0],
+          format,
+          out,
+        );
+        return;
+      }
+      if (items.length === 0) {
+        out(`No ${shape.noun} in ${flags.namespace}.\n`);
+        return;
+      }
+      const now = new Date();
+      out(
+        table(
+          shape.columns,
+          items.map((item) => shape.row(item, now)),
+        ),
+      );
+      for (const item of items) {
+        const note = shape.notes?.(item);
+        if (note !== undefined) out(`${item.metadata.name}: ${note}\n`);
+      }
+    } finally {
+      connection.close();
+    }
+  });
 }

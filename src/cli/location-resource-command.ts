@@ -18,12 +18,12 @@ import { assertResourceName } from '../catalog/layout.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import { parseLocationUrl } from '../storage/location-url.ts';
 import {
+  addGetCommand,
   addKubeOptions,
   CairnResources,
   connectFromFlags,
   type KubeFlags,
   shortAge,
-  table,
 } from './cairn-resources.ts';
 import type { CliContext } from './context.ts';
 import { parseOutputFormat, printStructured } from './output.ts';
@@ -124,49 +124,21 @@ export function registerLocationResourceCommands(location: Command, ctx: CliCont
     }
   });
 
-  addKubeOptions(
-    location
-      .command('get')
-      .argument('[name]', 'one BackupLocation (default: all)')
-      .description('list BackupLocation resources and their status')
-      .option('-o, --output <format>', 'text, json or yaml', 'text'),
-  ).action(async (name: string | undefined, flags: KubeFlags & { output: string }) => {
-    const format = parseOutputFormat(flags.output);
-    const connection = await connectFromFlags(flags);
-    try {
-      const resources = new CairnResources(connection, flags.namespace);
-      const items =
-        name === undefined
-          ? await resources.list<BackupLocation>(BACKUP_LOCATION_PLURAL)
-          : [await resources.get<BackupLocation>(BACKUP_LOCATION_PLURAL, 'BackupLocation', name)];
-      if (format !== 'text')
-        return printStructured(
-          name === undefined ? { apiVersion: 'v1', kind: 'List', items } : items[0],
-          format,
-          ctx.out,
-        );
-      if (items.length === 0) return ctx.out(`No BackupLocations in ${flags.namespace}.\n`);
-      const now = new Date();
-      ctx.out(
-        table(
-          ['NAME', 'PROVIDER', 'URL', 'ACCESS', 'DEFAULT', 'PHASE', 'LAST CHECKED', 'AGE'],
-          items.map((l) => [
-            l.metadata.name,
-            l.spec.provider,
-            l.spec.url ?? JSON.stringify(l.spec.config ?? {}),
-            l.spec.accessMode ?? 'ReadWrite',
-            String(l.spec.default === true),
-            l.status?.phase ?? '<pending>',
-            l.status?.lastCheckedTime === undefined ? '<never>' : shortAge(l.status.lastCheckedTime, now),
-            shortAge(l.metadata.creationTimestamp, now),
-          ]),
-        ),
-      );
-      for (const l of items)
-        if (l.status?.phase === 'Unavailable' && l.status.message)
-          ctx.out(`${l.metadata.name}: ${l.status.message}\n`);
-    } finally {
-      connection.close();
-    }
+  addGetCommand<BackupLocation>(location, ctx.out, {
+    plural: BACKUP_LOCATION_PLURAL,
+    kind: 'BackupLocation',
+    noun: 'BackupLocations',
+    columns: ['NAME', 'PROVIDER', 'URL', 'ACCESS', 'DEFAULT', 'PHASE', 'LAST CHECKED', 'AGE'],
+    row: (l, now) => [
+      l.metadata.name,
+      l.spec.provider,
+      l.spec.url ?? JSON.stringify(l.spec.config ?? {}),
+      l.spec.accessMode ?? 'ReadWrite',
+      String(l.spec.default === true),
+      l.status?.phase ?? '<pending>',
+      l.status?.lastCheckedTime === undefined ? '<never>' : shortAge(l.status.lastCheckedTime, now),
+      shortAge(l.metadata.creationTimestamp, now),
+    ],
+    notes: (l) => (l.status?.phase === 'Unavailable' && l.status.message ? l.status.message : undefined),
   });
 }

@@ -20,6 +20,7 @@ import {
   backupFilterFromFlags,
 } from './backup-filter-flags.ts';
 import {
+  addGetCommand,
   addKubeOptions,
   CairnResources,
   connectFromFlags,
@@ -198,47 +199,21 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
       }
     });
 
-  addKubeOptions(
-    schedule
-      .command('get')
-      .argument('[name]', 'one schedule (default: all)')
-      .description('list schedules')
-      .option('-o, --output <format>', 'text, json or yaml', 'text'),
-  ).action(async (name: string | undefined, flags: KubeFlags & { output: string }) => {
-    const format = parseOutputFormat(flags.output);
-    const connection = await connectFromFlags(flags);
-    try {
-      const resources = new CairnResources(connection, flags.namespace);
-      const items =
-        name === undefined
-          ? await resources.list<Schedule>(SCHEDULE_PLURAL)
-          : [await resources.get<Schedule>(SCHEDULE_PLURAL, 'Schedule', name)];
-      if (format !== 'text')
-        return printStructured(
-          name === undefined ? { apiVersion: 'v1', kind: 'List', items } : items[0],
-          format,
-          ctx.out,
-        );
-      if (items.length === 0) return ctx.out(`No schedules in ${flags.namespace}.\n`);
-      const now = new Date();
-      ctx.out(
-        table(
-          ['NAME', 'SCHEDULE', 'TIME ZONE', 'PAUSED', 'PHASE', 'LAST BACKUP', 'NEXT RUN', 'AGE'],
-          items.map((s) => [
-            s.metadata.name,
-            s.spec.schedule,
-            s.spec.timeZone ?? 'UTC',
-            String(s.spec.paused === true),
-            s.status?.phase ?? '<pending>',
-            s.status?.lastBackup ?? '<none>',
-            nextRun(s, now).time ?? '<none>',
-            shortAge(s.metadata.creationTimestamp, now),
-          ]),
-        ),
-      );
-    } finally {
-      connection.close();
-    }
+  addGetCommand<Schedule>(schedule, ctx.out, {
+    plural: SCHEDULE_PLURAL,
+    kind: 'Schedule',
+    noun: 'schedules',
+    columns: ['NAME', 'SCHEDULE', 'TIME ZONE', 'PAUSED', 'PHASE', 'LAST BACKUP', 'NEXT RUN', 'AGE'],
+    row: (s, now) => [
+      s.metadata.name,
+      s.spec.schedule,
+      s.spec.timeZone ?? 'UTC',
+      String(s.spec.paused === true),
+      s.status?.phase ?? '<pending>',
+      s.status?.lastBackup ?? '<none>',
+      nextRun(s, now).time ?? '<none>',
+      shortAge(s.metadata.creationTimestamp, now),
+    ],
   });
 
   addKubeOptions(
