@@ -238,3 +238,35 @@ export function addGetCommand<T extends CairnObject>(
     }
   });
 }
+
+/** Refuses a resource its validation found problems in, listing every one. */
+export function refuseInvalid(
+  code: string,
+  what: string,
+  problems: readonly string[],
+  command: string,
+): void {
+  if (problems.length === 0) return;
+  throw new CairnError(code, `${what} is invalid:\n  ${problems.join('\n  ')}`, {
+    hint: `Fix the flags above; see \`${command} --help\`.`,
+  });
+}
+
+/**
+ * `-o yaml|json` on a create command: prints the resource instead of
+ * submitting it (true), or returns false when no output was asked for.
+ */
+export function printInsteadOfSubmitting(
+  output: string | undefined,
+  resource: unknown,
+  out: (s: string) => void,
+): boolean {
+  if (output === undefined) return false;
+  const format = parseOutputFormat(output);
+  if (format === 'text')
+    throw new CairnError('CLI_INVALID_OUTPUT', '-o text is not a resource format', {
+      hint: 'Use -o yaml or -o json.',
+    });
+  printStructured(resource, format, out);
+  return true;
+}

@@ -23,10 +23,11 @@ import {
   CairnResources,
   connectFromFlags,
   type KubeFlags,
+  printInsteadOfSubmitting,
+  refuseInvalid,
   shortAge,
 } from './cairn-resources.ts';
 import type { CliContext } from './context.ts';
-import { parseOutputFormat, printStructured } from './output.ts';
 
 interface CreateFlags extends KubeFlags {
   url: string;
@@ -85,23 +86,13 @@ export function registerLocationResourceCommands(location: Command, ctx: CliCont
   ).action(async (name: string, flags: CreateFlags) => {
     assertResourceName('location', name);
     const resource = locationFromFlags(name, flags);
-    const problems = validateBackupLocation(resource);
-    if (problems.length > 0)
-      throw new CairnError(
-        'LOCATION_INVALID',
-        `BackupLocation "${name}" is invalid:\n  ${problems.join('\n  ')}`,
-        {
-          hint: 'Fix the flags above; see `cairn location create --help`.',
-        },
-      );
-    if (flags.output !== undefined) {
-      const format = parseOutputFormat(flags.output);
-      if (format === 'text')
-        throw new CairnError('CLI_INVALID_OUTPUT', '-o text is not a resource format', {
-          hint: 'Use -o yaml or -o json.',
-        });
-      return printStructured(resource, format, ctx.out);
-    }
+    refuseInvalid(
+      'LOCATION_INVALID',
+      `BackupLocation "${name}"`,
+      validateBackupLocation(resource),
+      'cairn location create',
+    );
+    if (printInsteadOfSubmitting(flags.output, resource, ctx.out)) return;
     const connection = await connectFromFlags(flags);
     try {
       const resources = new CairnResources(connection, flags.namespace);

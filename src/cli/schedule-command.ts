@@ -25,6 +25,8 @@ import {
   CairnResources,
   connectFromFlags,
   type KubeFlags,
+  printInsteadOfSubmitting,
+  refuseInvalid,
   shortAge,
   table,
 } from './cairn-resources.ts';
@@ -159,23 +161,13 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
     .action(async (name: string, flags: CreateFlags) => {
       assertScheduleName(name);
       const resource = scheduleFromFlags(name, flags);
-      const problems = validateSchedule(resource);
-      if (problems.length > 0)
-        throw new CairnError(
-          'SCHEDULE_INVALID',
-          `schedule "${name}" is invalid:\n  ${problems.join('\n  ')}`,
-          {
-            hint: 'Fix the flags above; see `cairn schedule create --help`.',
-          },
-        );
-      if (flags.output !== undefined) {
-        const format = parseOutputFormat(flags.output);
-        if (format === 'text')
-          throw new CairnError('CLI_INVALID_OUTPUT', '-o text is not a resource format', {
-            hint: 'Use -o yaml or -o json.',
-          });
-        return printStructured(resource, format, ctx.out);
-      }
+      refuseInvalid(
+        'SCHEDULE_INVALID',
+        `schedule "${name}"`,
+        validateSchedule(resource),
+        'cairn schedule create',
+      );
+      if (printInsteadOfSubmitting(flags.output, resource, ctx.out)) return;
       const connection = await connectFromFlags(flags);
       try {
         const resources = new CairnResources(connection, flags.namespace);
