@@ -33,6 +33,7 @@ import { layout } from '../catalog/layout.ts';
 import { parseDuration } from '../util/duration.ts';
 import { type ControllerContext, kubeTime, messageOf, note, wakeWaitingRuns } from './context.ts';
 import { openBackupLocation } from './location-access.ts';
+import { statusProgress } from './status-progress.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
 /** On a Backup whose resource deletion must delete its data first. */
@@ -164,21 +165,9 @@ async function executeBackup(
 ): Promise<void> {
   const name = backup.metadata.name;
   const schedule = scheduleOf(backup);
-  let lastWrite = started.getTime();
-  let writes: Promise<unknown> = Promise.resolve();
-  const onProgress = (p: BackupProgress) => {
-    const now = ctx.clock.now().getTime();
-    if (now - lastWrite < ctx.settings.progressIntervalMs) return;
-    lastWrite = now;
-    // Chained, so progress writes never overtake each other or the final status.
-    writes = writes
-      .then(() =>
-        ctx.resources.patchStatus('backups', name, {
-          progress: { typesTotal: p.typesTotal, typesDone: p.typesDone, itemsBackedUp: p.items },
-        }),
-      )
-      .catch((err) => ctx.log.warn({ backup: name, err: messageOf(err) }, 'progress write failed'));
-  };
+  const progress = statusProgress(ctx, 'backups', name, started, (p: BackupProgress) => ({
+    progress: { typesTotal: p.typesTotal, typesDone: p.typesDone, itemsBackedUp: p.items },
+  }));
   let access: Awaited<ReturnType<typeof openBackupLocation>> | undefined;
   try {
     access = await openBackupLocation(location, ctx.resources);
@@ -189,9 +178,9 @@ async function executeBackup(
       store: access.store,
       createdBy: ctx.createdBy,
       now: () => ctx.clock.now(),
-      onProgress,
+      onProgress: (p) => progress.offer(p),
     });
-    await writes;
+    await progress.settled();
     const completed = ctx.clock.now();
     const s = manifest.status;
     const status: BackupStatus = {
@@ -241,7 +230,7 @@ async function executeBackup(
       await note(ctx, backup, 'Warning', 'BackupFailed', `Backup failed with ${s.errors} errors`);
     }
   } catch (err) {
-    await writes;
+    await progress.settled();
     await finishFailed(ctx, backup, started, messageOf(err));
   } finally {
     await access?.close();

@@ -11,11 +11,12 @@ import { RESTORE_FINAL_PHASES } from '../api/restore.ts';
 import { validateRestore } from '../api/validation.ts';
 import { readBackupManifest } from '../catalog/backup-manifest.ts';
 import { DEFAULT_RESTORE_OPTIONS, type RestoreOptions } from '../restore/options.ts';
-import { runRestore } from '../restore/restore.ts';
+import { type RestoreItemsProgress, runRestore } from '../restore/restore.ts';
 import { restoreExists, saveRestoreRecord } from '../restore/results.ts';
 import { resolveLocation } from './backup-reconciler.ts';
 import { type ControllerContext, kubeTime, messageOf, note, wakeWaitingRuns } from './context.ts';
 import { openBackupLocation } from './location-access.ts';
+import { statusProgress } from './status-progress.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
 export const RESTORE_RESTARTED_REASON = 'the controller restarted while the restore was running';
@@ -129,6 +130,9 @@ export async function reconcileRestore(ctx: ControllerContext, name: string): Pr
       throw new Error(
         `backup "${restore.spec.backupName}" is not a complete backup in BackupLocation "${location.metadata.name}"`,
       );
+    const progress = statusProgress(ctx, 'restores', name, started, (p: RestoreItemsProgress) => ({
+      progress: p,
+    }));
     const record = !access.readOnly && !(await restoreExists(access.store, name));
     const output = await runRestore({
       connection: ctx.resources.connection,
@@ -137,7 +141,9 @@ export async function reconcileRestore(ctx: ControllerContext, name: string): Pr
       restoreName: name,
       options: restoreOptionsOf(restore.spec),
       ...(ctx.settings.tempRoot === undefined ? {} : { tempRoot: ctx.settings.tempRoot }),
+      onItemDone: (p) => progress.offer(p),
     });
+    await progress.settled();
     if (record) await saveRestoreRecord(access.store, output.summary, output.items);
     const t = output.summary.totals;
     const done = t.created + t.updated + t.recreated + t.skipped + t.failed;
@@ -147,7 +153,7 @@ export async function reconcileRestore(ctx: ControllerContext, name: string): Pr
       updated: t.updated + t.recreated,
       skipped: t.skipped,
       failed: t.failed,
-      progress: { itemsTotal: done, itemsDone: done },
+      progress: { itemsTotal: output.items.length, itemsDone: done },
     };
     if (output.summary.phase === 'Completed') {
       ctx.metrics.restoreSuccesses.inc();

@@ -76,8 +76,16 @@ export interface RestoreInput {
   readonly options: RestoreOptions;
   /** Progress lines for people (tier starts, waits). */
   readonly onProgress?: (line: string) => void;
+  /** Called as each planned object gets its result (the controller writes it into the Restore's status). */
+  readonly onItemDone?: (progress: RestoreItemsProgress) => void;
   /** Where the verified archive is kept while restoring (default: the OS temp dir). */
   readonly tempRoot?: string;
+}
+
+/** How far the restore is through its plan. */
+export interface RestoreItemsProgress {
+  readonly itemsTotal: number;
+  readonly itemsDone: number;
 }
 
 export interface RestoreOutput {
@@ -229,7 +237,21 @@ export async function runRestore(input: RestoreInput): Promise<RestoreOutput> {
         spill,
       });
       await spill.flush();
-      const executor = new PlanExecutor(connection, options, plan, discovery.types, progress, spill);
+      let itemsDone = 0;
+      const onItemDone = input.onItemDone;
+      const itemDone =
+        onItemDone === undefined
+          ? undefined
+          : () => onItemDone({ itemsTotal: plan.items.length, itemsDone: ++itemsDone });
+      const executor = new PlanExecutor(
+        connection,
+        options,
+        plan,
+        discovery.types,
+        progress,
+        spill,
+        itemDone,
+      );
       await executor.run();
       return finishRestore(input, manifest, plan, startedAt);
     } finally {
@@ -526,6 +548,7 @@ class PlanExecutor {
   readonly #liveOwnerCache = new Map<string, Promise<LiveOwner | undefined>>();
   readonly #failedCrds = new Set<string>();
   readonly #spill: ObjectSpill;
+  readonly #itemDone: (() => void) | undefined;
 
   constructor(
     connection: ClusterConnection,
@@ -534,8 +557,10 @@ class PlanExecutor {
     types: readonly ResourceType[],
     progress: (line: string) => void,
     spill: ObjectSpill,
+    itemDone?: () => void,
   ) {
     this.#spill = spill;
+    this.#itemDone = itemDone;
     this.#connection = connection;
     this.#options = options;
     this.#plan = plan;
@@ -558,6 +583,7 @@ class PlanExecutor {
       );
       await forEachLimit(list, concurrency, async (item) => {
         setResult(item, await this.#restoreItem(item));
+        this.#itemDone?.();
       });
       if (tier === CRD_TIER && !this.#options.dryRun) await this.#waitEstablished(list);
     }

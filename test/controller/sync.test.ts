@@ -93,6 +93,8 @@ describe('controller: location sync into a second cluster, then a restore there'
     );
     assert.ok((restore.status?.created ?? 0) > 10, `created ${restore.status?.created}`);
     assert.equal(restore.status?.failed, 0);
+    assert.ok((restore.status?.progress?.itemsTotal ?? 0) > 10, 'progress counts the planned objects');
+    assert.equal(restore.status?.progress?.itemsDone, restore.status?.progress?.itemsTotal);
     const deployments = await target.connection.request<{ items: { metadata: { name: string } }[] }>(
       'GET',
       '/apis/apps/v1/namespaces/shop/deployments',
