@@ -26,6 +26,7 @@ import {
   startTestController,
   waitFor,
   waitForBackupPhase,
+  withReasons,
 } from './support.ts';
 
 const START = new Date('2026-03-01T10:00:00Z');
@@ -89,7 +90,9 @@ for (const storage of (process.env.CAIRN_TEST_STORAGE === 'filesystem'
       assert.equal(backup.status?.startTimestamp, '2026-03-01T10:00:00Z');
       assert.equal(backup.status?.completionTimestamp, '2026-03-01T10:00:00Z');
       assert.equal(backup.status?.expiration, '2026-03-02T10:00:00Z');
-      const reasons = (await eventsOf(cluster, 'Backup', 'shop-1')).map((e) => e.reason);
+      const reasons = (
+        await eventsOf(cluster, 'Backup', 'shop-1', withReasons('BackupStarted', 'BackupCompleted'))
+      ).map((e) => e.reason);
       assert.deepEqual(reasons, ['BackupStarted', 'BackupCompleted']);
 
       const location = await cluster.resources.get<BackupLocation>('backuplocations', 'primary');
@@ -138,7 +141,7 @@ for (const storage of (process.env.CAIRN_TEST_STORAGE === 'filesystem'
       const errors = b.status?.validationErrors?.join('\n') ?? '';
       assert.match(errors, /namespace "shop" is both included and excluded/);
       assert.match(errors, /invalid label selector/);
-      const events = await eventsOf(cluster, 'Backup', 'bad-location');
+      const events = await eventsOf(cluster, 'Backup', 'bad-location', withReasons('FailedValidation'));
       assert.deepEqual(
         events.map((e) => [e.type, e.reason]),
         [['Warning', 'FailedValidation']],
@@ -179,7 +182,7 @@ describe('controller: a Backup left InProgress by a dead controller', () => {
     assert.equal(backup.status?.failureReason, RESTARTED_REASON);
     assert.equal(backup.status?.completionTimestamp, '2026-03-01T10:00:00Z');
     assert.equal(backup.status?.progress?.itemsBackedUp, 120, 'the progress made is kept for the record');
-    const events = await eventsOf(cluster, 'Backup', 'orphan');
+    const events = await eventsOf(cluster, 'Backup', 'orphan', withReasons('BackupFailed'));
     assert.deepEqual(
       events.map((e) => [e.type, e.reason]),
       [['Warning', 'BackupFailed']],

@@ -33,6 +33,7 @@ import {
   startControllerCluster,
   startTestController,
   waitFor,
+  withReasons,
 } from './support.ts';
 
 const MIN = 60_000;
@@ -146,7 +147,7 @@ describe('controller: EtcdBackup (real etcd, controlled clock)', () => {
     );
     assert.equal(metricValue(text, 'cairn_etcd_snapshot_size_bytes', labels), manifest.size);
     assert.equal(metricValue(text, 'cairn_etcd_control_files_healthy', labels), 1);
-    const events = await eventsOf(cluster, 'EtcdBackup', 'main');
+    const events = await eventsOf(cluster, 'EtcdBackup', 'main', withReasons('SnapshotSaved'));
     assert.ok(events.some((x) => x.reason === 'SnapshotSaved' && x.type === 'Normal'));
   });
 
@@ -182,7 +183,7 @@ describe('controller: EtcdBackup (real etcd, controlled clock)', () => {
     const second = e.status?.lastSuccessfulSnapshot?.id as string;
     await waitFor('retention to prune', async () => (await snapshotIds()).length === 3);
     assert.deepEqual(await snapshotIds(), [synthetic.yesterdayNewest, ...first, second].sort());
-    const events = await eventsOf(cluster, 'EtcdBackup', 'main');
+    const events = await eventsOf(cluster, 'EtcdBackup', 'main', withReasons('SnapshotsPruned'));
     const pruned = events.find((x) => x.reason === 'SnapshotsPruned');
     assert.ok(pruned);
     for (const id of [synthetic.fourDaysOld, synthetic.threeDaysOld, synthetic.yesterdayEarlier])
@@ -211,7 +212,7 @@ describe('controller: EtcdBackup (real etcd, controlled clock)', () => {
     assert.match(e.status?.lastError ?? '', /MISSING/);
     assert.match(e.status?.lastError ?? '', new RegExp(`newest ${newest}`));
     assert.match(e.status?.lastError ?? '', /15 min ago/);
-    const warning = (await eventsOf(cluster, 'EtcdBackup', 'main')).find(
+    const warning = (await eventsOf(cluster, 'EtcdBackup', 'main', withReasons('ControlFilesMissing'))).find(
       (x) => x.reason === 'ControlFilesMissing',
     );
     assert.equal(warning?.type, 'Warning');
@@ -320,7 +321,7 @@ describe('controller: EtcdBackup over TLS (client certificate from a Secret), an
     assert.equal(e.status?.lastAttemptAt, kube(T0));
     assert.equal(e.status?.nextSnapshotAt, kube(at(15 * MIN)));
     assert.equal(e.status?.lastSuccessfulSnapshot, undefined);
-    const events = await eventsOf(cluster, 'EtcdBackup', 'nokey');
+    const events = await eventsOf(cluster, 'EtcdBackup', 'nokey', withReasons('SnapshotFailed'));
     assert.ok(events.some((x) => x.reason === 'SnapshotFailed' && x.type === 'Warning'));
     const written = await readdir(path.join(loc, 'etcd/nokey/snapshots')).catch(() => []);
     assert.deepEqual(written, []);

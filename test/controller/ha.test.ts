@@ -26,6 +26,7 @@ import {
   startTestController,
   waitFor,
   waitForBackupPhase,
+  withReasons,
 } from './support.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -146,7 +147,9 @@ describe('controller: `cairn server` killed mid-backup', () => {
     controller = startTestController(cluster);
     const backup = await waitForBackupPhase(cluster, 'mid', ['Failed']);
     assert.equal(backup.status?.failureReason, RESTARTED_REASON);
-    const reasons = (await eventsOf(cluster, 'Backup', 'mid')).map((e) => e.reason);
+    const reasons = (
+      await eventsOf(cluster, 'Backup', 'mid', withReasons('BackupStarted', 'BackupFailed'))
+    ).map((e) => e.reason);
     assert.deepEqual(reasons, ['BackupStarted', 'BackupFailed']);
   });
 });

@@ -32,6 +32,7 @@ import {
   startTestController,
   waitFor,
   waitForBackupPhase,
+  withReasons,
 } from './support.ts';
 
 const storages = (
@@ -164,7 +165,12 @@ for (const storage of storages) {
         (await cluster.resources.get('backups', nameAt(0))) === undefined ? true : undefined,
       );
       assert.deepEqual(await backupsInLocation(), [nameAt(1), nameAt(2)]);
-      const events = await eventsOf(cluster, 'Backup', nameAt(0));
+      const events = await eventsOf(
+        cluster,
+        'Backup',
+        nameAt(0),
+        withReasons('BackupDeleting', 'BackupDataDeleted'),
+      );
       const reasons = events.map((e) => e.reason);
       assert.ok(reasons.indexOf('BackupDeleting') < reasons.indexOf('BackupDataDeleted'), reasons.join(','));
       assert.match(
@@ -248,7 +254,7 @@ for (const storage of storages) {
       );
       const paused = await get('paused', 'Paused');
       assert.equal(paused.status?.nextRunTime, undefined);
-      const events = await eventsOf(cluster, 'Schedule', 'bad-cron');
+      const events = await eventsOf(cluster, 'Schedule', 'bad-cron', withReasons('FailedValidation'));
       assert.deepEqual(
         events.map((e) => [e.type, e.reason]),
         [['Warning', 'FailedValidation']],

@@ -178,12 +178,36 @@ export function waitForBackupPhase(
   });
 }
 
-/** Events recorded on one object, oldest first. */
+type RecordedEvent = { reason: string; type: string; message: string };
+
+/**
+ * Events recorded on one object, oldest first, once `until` holds (by default:
+ * once there is one). A reconciler records its event after the status write a
+ * test waits for, so reading them at once would race it.
+ */
 export async function eventsOf(
   cluster: ControllerCluster,
   kind: string,
   name: string,
-): Promise<{ reason: string; type: string; message: string }[]> {
+  until: (events: RecordedEvent[]) => boolean = (events) => events.length > 0,
+): Promise<RecordedEvent[]> {
+  return waitFor(`events of ${kind} ${name}`, async () => {
+    const events = await recordedEvents(cluster, kind, name);
+    return until(events) ? events : undefined;
+  });
+}
+
+/** Reasons of the events that must all have been recorded. */
+export const withReasons =
+  (...reasons: string[]) =>
+  (events: RecordedEvent[]): boolean =>
+    reasons.every((r) => events.some((e) => e.reason === r));
+
+async function recordedEvents(
+  cluster: ControllerCluster,
+  kind: string,
+  name: string,
+): Promise<RecordedEvent[]> {
   const list = await cluster.connection.request<{
     items: {
       metadata: { resourceVersion: string };

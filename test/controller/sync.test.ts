@@ -22,6 +22,7 @@ import {
   startTestController,
   waitFor,
   waitForBackupPhase,
+  withReasons,
 } from './support.ts';
 
 async function files(dir: string): Promise<string[]> {
@@ -70,7 +71,7 @@ describe('controller: location sync into a second cluster, then a restore there'
     assert.equal(synced.spec.storageLocation, 'old-bucket');
     assert.deepEqual(synced.spec.includeNamespaces, ['shop', 'shop-data']);
     assert.deepEqual(
-      (await eventsOf(target, 'Backup', 'shop-dr')).map((e) => e.reason),
+      (await eventsOf(target, 'Backup', 'shop-dr', withReasons('BackupSynced'))).map((e) => e.reason),
       ['BackupSynced'],
     );
 
