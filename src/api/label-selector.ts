@@ -1,10 +1,16 @@
 /**
- * Syntax check of kubectl label selectors (`app=web,tier!=db`, `env in (a,b)`,
- * `!legacy`), for validation of resources before anything runs. The base
- * folder may not import src/restore's evaluator, and only the syntax is
- * needed here; the two follow the same grammar (apimachinery's
- * labels.Parse).
+ * The one parser of kubectl label selectors (`app=web,tier!=db`,
+ * `env in (a,b)`, `!legacy`; apimachinery's labels.Parse rules for keys and
+ * values): validation of resources reports its problems before anything
+ * runs, and src/restore evaluates its requirements on objects read from an
+ * archive.
  */
+
+/** One term of a selector. */
+export type LabelRequirement =
+  | { readonly op: 'eq' | 'ne'; readonly key: string; readonly value: string }
+  | { readonly op: 'in' | 'notin'; readonly key: string; readonly values: ReadonlySet<string> }
+  | { readonly op: 'exists' | 'absent'; readonly key: string };
 
 const KEY =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -42,29 +48,47 @@ function valueProblem(value: string): string | undefined {
   return undefined;
 }
 
-/** What is wrong with a selector, or undefined when it parses. An empty selector selects everything. */
-export function labelSelectorProblem(selector: string): string | undefined {
-  if (selector.trim() === '') return undefined;
+/**
+ * The requirements of a selector (all must hold), or what is wrong with it.
+ * An empty selector has none: it selects everything.
+ */
+export function parseLabelRequirements(
+  selector: string,
+): { requirements: LabelRequirement[] } | { problem: string } {
+  const requirements: LabelRequirement[] = [];
+  if (selector.trim() === '') return { requirements };
   const parts = splitTop(selector);
-  if (parts === undefined) return 'unbalanced parentheses';
+  if (parts === undefined) return { problem: 'unbalanced parentheses' };
   for (const part of parts) {
-    if (part === '') return 'empty term (stray comma)';
+    if (part === '') return { problem: 'empty term (stray comma)' };
     const set = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part);
     if (set !== null) {
-      const values = (set[3] ?? '').split(',').map((v) => v.trim());
-      const problem = keyProblem(set[1] ?? '') ?? values.map(valueProblem).find((p) => p !== undefined);
-      if (problem !== undefined) return problem;
+      const [, key = '', op, list = ''] = set;
+      const values = list.split(',').map((v) => v.trim());
+      const problem = keyProblem(key) ?? values.map(valueProblem).find((p) => p !== undefined);
+      if (problem !== undefined) return { problem };
+      requirements.push({ op: op === 'in' ? 'in' : 'notin', key, values: new Set(values) });
       continue;
     }
     const cmp = /^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(part);
     if (cmp !== null) {
-      const problem = keyProblem(cmp[1] ?? '') ?? valueProblem(cmp[3] ?? '');
-      if (problem !== undefined) return problem;
+      const [, key = '', op, value = ''] = cmp;
+      const problem = keyProblem(key) ?? valueProblem(value);
+      if (problem !== undefined) return { problem };
+      requirements.push({ op: op === '!=' ? 'ne' : 'eq', key, value });
       continue;
     }
-    const key = part.startsWith('!') ? part.slice(1).trim() : part;
+    const absent = part.startsWith('!');
+    const key = absent ? part.slice(1).trim() : part;
     const problem = keyProblem(key);
-    if (problem !== undefined) return `bad term "${part}": ${problem}`;
+    if (problem !== undefined) return { problem: `bad term "${part}": ${problem}` };
+    requirements.push({ op: absent ? 'absent' : 'exists', key });
   }
-  return undefined;
+  return { requirements };
+}
+
+/** What is wrong with a selector, or undefined when it parses. An empty selector selects everything. */
+export function labelSelectorProblem(selector: string): string | undefined {
+  const parsed = parseLabelRequirements(selector);
+  return 'problem' in parsed ? parsed.problem : undefined;
 }
