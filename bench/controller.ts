@@ -1,23 +1,6 @@
-/**
- * Controller overhead (issue 5): 50 Schedules fire on the same minute, each
- * backing up one namespace holding a copy of the sample app's `shop`
- * namespace, into one filesystem BackupLocation. Measures the wall time from
- * the minute to the last Backup Completed, and the controller's peak RSS.
- *
- * The sandbox API server runs in its own process (its memory is not
- * counted); the controller runs in this process with a ManualClock, so all 50
- * schedules see the same minute at the same instant — the worst case a
- * `0 2 * * *` fleet gives a real controller. Peak RSS is this process's
- * VmHWM (controller plus a small harness).
- *
- *   npm run bench:controller            # 50 schedules (default)
- *   SCHEDULES=20 npm run bench:controller
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { Backup } from '../src/api/backup.ts';
 import { API_VERSION } from '../src/api/common.ts';
@@ -31,32 +14,9 @@ import { ControllerMetrics } from '../src/server/metrics.ts';
 import { installCairnApi, NAMESPACE, waitFor } from '../test/controller/support.ts';
 import { createAll, type TestCluster } from '../test/restore/helpers.ts';
 import { type Manifest, sampleApp } from '../test/support/fixtures/sample-app.ts';
+import { startSandboxProcess } from './lib/sandbox-process.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCHEDULES = Number(process.env.SCHEDULES ?? 50);
-
-async function startSandboxProcess(
-  kubeconfig: string,
-): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(ROOT, 'sandbox', 'main.ts'), 'start', '--port', '0', '--kubeconfig', kubeconfig],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await waitFor('the sandbox', () => /listening on http/.test(out) || undefined, 60_000);
-  return {
-    child,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 async function peakRssMiB(): Promise<number> {
   const m = /VmHWM:\s+(\d+) kB/.exec(await readFile('/proc/self/status', 'utf8'));
@@ -81,7 +41,7 @@ function shopCopy(ns: string): Manifest[] {
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'cairn-bench-controller-'));
   const kubeconfig = path.join(work, 'kubeconfig');
-  const sandbox = await startSandboxProcess(kubeconfig);
+  const sandbox = await startSandboxProcess(kubeconfig, 60_000);
   const connection = await ClusterConnection.connect({ kubeconfig, qps: 1000, burst: 1000 });
   let controller: Controller | undefined;
   try {

@@ -15,7 +15,7 @@
  *   npm run bench:resources [-- --objects 100000 --runs 3 --restores 1]
  *   npm run bench:resources -- --quick          # 10k objects, 1 run
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import { ClusterConnection } from '../src/cluster/connection.ts';
 import { groupResourceName } from '../src/cluster/discovery.ts';
 import { SEED_TYPES, seed } from './lib/resources-seed.ts';
 import { backupTypes } from './lib/resources-types.ts';
+import { liveSandboxes, startSandboxProcess } from './lib/sandbox-process.ts';
 import { median, runTimed, type Timing } from './lib/timed.ts';
 
 const execFileAsync = promisify(execFile);
@@ -54,52 +55,6 @@ const TARGET_RSS_MIB = 300;
 const ROOT = path.resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
 const CAIRN = path.join(ROOT, 'bin', 'cairn.js');
-
-interface SandboxProcess {
-  readonly url: string;
-  readonly kubeconfig: string;
-  readonly child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-const live = new Set<SandboxProcess>();
-
-async function startSandboxProcess(kubeconfig: string): Promise<SandboxProcess> {
-  const child = spawn(
-    NODE,
-    [path.join(ROOT, 'sandbox', 'main.ts'), 'start', '--port', '0', '--kubeconfig', kubeconfig],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const deadline = Date.now() + 30_000;
-  let url: string | undefined;
-  while (!url) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-    if (url) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`sandbox did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const sb: SandboxProcess = {
-    url,
-    kubeconfig,
-    child,
-    async stop() {
-      live.delete(sb);
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
-  };
-  live.add(sb);
-  return sb;
-}
 
 function peakRssMiB(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
@@ -409,7 +364,7 @@ async function main(work: string): Promise<void> {
 
 const work = await mkdtemp(path.join(tmpdir(), 'cairn-bench-resources-'));
 const cleanup = async () => {
-  await Promise.all([...live].map((sb) => sb.stop()));
+  await Promise.all([...liveSandboxes].map((sb) => sb.stop()));
   await rm(work, { recursive: true, force: true });
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
