@@ -92,12 +92,17 @@ const LINE_BATCH = 64 * 1024;
 
 /** A streamed file of the backup on its way into the store. */
 class BackupFileUpload {
-  readonly input = new PassThrough();
+  /**
+   * Room for a few line batches: with the default 16 KiB, every 64 KiB batch made the listers
+   * wait for this file's compressor once per page.
+   */
+  readonly input = new PassThrough({ highWaterMark: 1 << 20 });
   readonly measure: StreamMeasure;
   readonly #stored: Promise<unknown>;
   readonly contentType: string;
   #lines: string[] = [];
   #lineChars = 0;
+  #drained: Promise<void> | undefined;
 
   constructor(store: BlobStore, key: string, contentType: string, source?: Readable) {
     this.contentType = contentType;
@@ -134,7 +139,18 @@ class BackupFileUpload {
   ready(): Promise<void> {
     if (this.input.destroyed)
       return Promise.reject(this.input.errored ?? new Error('the backup file stream was closed'));
-    return this.input.writableNeedDrain ? once(this.input, 'drain').then(() => {}) : Promise.resolve();
+    if (!this.input.writableNeedDrain) return Promise.resolve();
+    // One waiter for all listers (a listener each would pile up on the stream).
+    this.#drained ??= once(this.input, 'drain').then(
+      () => {
+        this.#drained = undefined;
+      },
+      (err: unknown) => {
+        this.#drained = undefined;
+        throw err;
+      },
+    );
+    return this.#drained;
   }
 
   /** Ends the file (after its last line). */
@@ -469,23 +485,36 @@ async function listAll(
   // listing only (freed when it ends), so memory is bounded by the largest type, not the cluster.
   const seen = new Set<string>();
   for (const labelSelector of labelSelectors.length === 0 ? [undefined] : labelSelectors) {
+    const fetchPage = (continueToken: string | undefined): Promise<Buffer> => {
+      const page = connection.requestBytes('GET', path, {
+        query: { limit, continue: continueToken, labelSelector },
+      });
+      page.catch(() => {}); // awaited below; never an unhandled rejection while a page is processed
+      return page;
+    };
     let restarts = 0;
     let continueToken: string | undefined;
+    let next = fetchPage(undefined);
     for (;;) {
       let bytes: Buffer;
       try {
-        bytes = await connection.requestBytes('GET', path, {
-          query: { limit, continue: continueToken, labelSelector },
-        });
+        bytes = await next;
       } catch (err) {
         if (isKubeStatus(err, 410) && continueToken !== undefined && restarts < 3) {
           restarts++;
           continueToken = undefined; // the snapshot expired: list again from the start
+          next = fetchPage(undefined);
           continue;
         }
         throw err;
       }
       const { scanned, listMeta } = readListPage(bytes, path);
+      continueToken = listMeta.continue || undefined;
+      // The next page is asked for before this one is archived: a big type is a chain of pages,
+      // each waiting for the previous one's continue token, and archiving a page (and waiting for
+      // the compressor) while the next one is on its way takes that work off the chain. Measured:
+      // 100k objects, the 116-page ConfigMap chain set the backup's length.
+      if (continueToken !== undefined) next = fetchPage(continueToken);
       const items: ListedObject[] = [];
       for (const item of scanned.items) {
         const meta: ObjectMetadata = {
@@ -499,7 +528,6 @@ async function listAll(
         items.push({ ...item, meta });
       }
       await onPage({ bytes, items });
-      continueToken = listMeta.continue || undefined;
       if (continueToken === undefined) break;
     }
   }

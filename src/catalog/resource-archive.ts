@@ -137,7 +137,7 @@ export function measuringStream(): { stream: Transform; result: StreamMeasure } 
 }
 
 /** Bytes gathered before one write into the compressor (see `util/coalesce.ts` for why small writes hurt). */
-const BATCH_BYTES = 256 * 1024;
+const BATCH_BYTES = 1024 * 1024;
 const BLOCK = 512;
 const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
 
@@ -239,7 +239,7 @@ class TarBatcher {
     this.#batch = this.#free.pop() ?? Buffer.allocUnsafe(BATCH_BYTES);
     this.#used = 0;
     this.#write(chunk, () => {
-      if (this.#free.length < 4) this.#free.push(batch);
+      if (this.#free.length < 6) this.#free.push(batch);
     });
   }
 
@@ -309,9 +309,9 @@ export class ResourceArchiveWriter {
     this.readable = out;
     this.#zstd = createZstdCompress({
       params: { [zlibConstants.ZSTD_c_compressionLevel]: options.level ?? 1 },
-      chunkSize: 128 * 1024,
+      chunkSize: 1024 * 1024,
       // Room for two batches while the previous one compresses (zlib passes stream options on).
-      ...({ writableHighWaterMark: 2 * BATCH_BYTES } as object),
+      ...({ writableHighWaterMark: 4 * BATCH_BYTES } as object),
     });
     this.#tar = new TarBatcher(options.mtime ?? new Date(), (chunk, release) => {
       this.#zstd.write(chunk, (err) => {

@@ -486,3 +486,65 @@ describe('cairn backup against the sandbox', () => {
     );
   });
 });
+
+describe('a LIST whose continue token expires mid-way (410)', () => {
+  it('lists the type again from the start and stores every object once', async () => {
+    const requests: string[] = [];
+    let expireOnce: (() => void) | undefined;
+    const sandbox = await startSandbox({
+      log: (line) => {
+        requests.push(line);
+        // The first page of the ConfigMaps has been answered: the API server compacts (after a
+        // write), so the continue token the backup holds — and asks for the next page with while
+        // it archives this one — is too old.
+        if (/^GET \/api\/v1\/namespaces\/relist\/configmaps\?.*limit=10 200/.test(line)) expireOnce?.();
+      },
+    });
+    const connection = await ClusterConnection.connect({ kubeconfig: sandbox.kubeconfig });
+    const base = await mkdtemp(path.join(tmpdir(), 'cairn-backup-410-'));
+    try {
+      await connection.request('POST', '/api/v1/namespaces', { body: { metadata: { name: 'relist' } } });
+      for (let i = 0; i < 35; i++)
+        await connection.request('POST', '/api/v1/namespaces/relist/configmaps', {
+          body: { metadata: { name: `cm-${i}` }, data: { i: String(i) } },
+        });
+      const configmaps = sandbox.cluster.registry.get('', 'v1', 'configmaps');
+      assert.ok(configmaps);
+      expireOnce = () => {
+        expireOnce = undefined;
+        // Synchronously, before the server reads its next request: one write, then a compaction.
+        sandbox.cluster.create(
+          { type: configmaps, version: 'v1', namespace: 'relist' },
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-late' } },
+          {},
+        );
+        sandbox.cluster.store.compactListsBefore(sandbox.cluster.store.revision);
+      };
+      const store = new LayoutGuardedStore(new FileSystemBlobStore(path.join(base, 'location')));
+      ok(await runCairn(['location', 'init', path.join(base, 'location')]));
+      const manifest = await runBackup({
+        name: 'relisted',
+        spec: backupSpec({ includeNamespaces: ['relist'], includeResources: ['configmaps'] }),
+        connection,
+        store,
+        pageSize: 10,
+      });
+      assert.ok(
+        requests.some((r) => /^GET \/api\/v1\/namespaces\/relist\/configmaps\?.*continue=.* 410 /.test(r)),
+        `a continue request was refused with 410:\n${requests.join('\n')}`,
+      );
+      const { items } = await archiveOf(path.join(base, 'location'), 'relisted');
+      const names = keysOf(items, 'configmaps');
+      assert.equal(new Set(names).size, names.length, 'no object twice');
+      // The 35 seeded ones and the late one (the relist sees it), whatever else the namespace holds.
+      for (let i = 0; i < 35; i++) assert.ok(names.includes(`relist/cm-${i}`), `relist/cm-${i}`);
+      assert.ok(names.includes('relist/cm-late'));
+      assert.equal(manifest.status.errors, 0);
+      assert.equal(manifest.status.perResource.configmaps, names.length);
+    } finally {
+      connection.close();
+      await sandbox.stop();
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
