@@ -7,9 +7,9 @@
  */
 import { FormatRegistry, type TLiteral, type TObject, type TUnion, Type } from '@sinclair/typebox';
 
-export const GROUP = 'cairn.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}` as const;
+import { API_VERSION } from './group-version.ts';
+
+export { API_VERSION, GROUP, VERSION } from './group-version.ts';
 
 /** Default namespace Cairn is installed in; its custom resources live there (as Velero's do). */
 export const DEFAULT_NAMESPACE = 'cairn-system';

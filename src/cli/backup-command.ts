@@ -22,18 +22,13 @@ import { nearMatches } from '../cluster/discovery.ts';
 import { CairnError } from '../errors/cairn-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import {
-  backupResource,
-  cairnApiInstalled,
-  printBackupResource,
-  submitBackup,
-} from './backup-controller-path.ts';
-import {
   addBackupFilterOptions,
   type BackupFilterFlags,
   backupFilterFromFlags,
 } from './backup-filter-flags.ts';
+import { cairnApiServes } from './cairn-api.ts';
 import type { CliContext } from './context.ts';
-import { formatBytes, parseOutputFormat, printStructured } from './output.ts';
+import { formatBytes, type OutputFormat, parseOutputFormat, printStructured } from './output.ts';
 import { progressView } from './progress.ts';
 
 interface CreateFlags extends BackupFilterFlags {
@@ -133,71 +128,35 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
       const format = parseOutputFormat(flags.output);
       assertResourceName('backup', name);
       const spec: BackupSpec = backupFilterFromFlags(flags);
-      if (!flags.local) {
-        // The controller path when Cairn's API is served; -o yaml|json without a URL prints the
-        // resource without asking the cluster at all.
-        if (flags.location === undefined && format !== 'text')
-          return printBackupResource(backupResource(name, spec, flags), format, ctx);
-        const probe = await ClusterConnection.connect({
-          ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
-          ...(flags.context === undefined ? {} : { context: flags.context }),
-        });
-        try {
-          if (await cairnApiInstalled(probe)) {
-            const resource = backupResource(name, spec, flags);
-            if (format !== 'text') return printBackupResource(resource, format, ctx);
-            return await submitBackup(probe, resource, flags, ctx);
-          }
-        } finally {
-          probe.close();
-        }
+      if (!flags.local && flags.location === undefined && format !== 'text') {
+        // -o yaml|json without a URL prints the resource without asking the cluster at all.
+        const { backupResource, printBackupResource } = await controllerPath();
+        return printBackupResource(backupResource(name, spec, flags), format, ctx);
       }
-      if (flags.location === undefined) {
-        throw new CairnError('CLI_LOCATION_REQUIRED', 'an inline backup needs --location', {
-          hint: 'Pass --location with a folder or s3:// URL, or install the controller (cairn install) to back up through Backup resources.',
-        });
-      }
-      const { store } = openLocation(flags.location);
+      if (flags.local && flags.location === undefined) throw inlineNeedsLocation();
+      const qps = positive('qps', flags.qps);
+      const burst = positive('burst', flags.burst);
+      // One connection for the whole command: resolving the kubeconfig is the slowest part of
+      // starting (a child process with client-node, ~0.5 s), and the API probe and the inline
+      // backup used to pay it twice.
       const connection = await ClusterConnection.connect({
         ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
         ...(flags.context === undefined ? {} : { context: flags.context }),
-        qps: positive('qps', flags.qps),
-        burst: positive('burst', flags.burst),
+        qps,
+        burst,
       });
-      const view = progressView(process.stderr, `backup ${name}`);
-      const started = performance.now();
       try {
-        const manifest = await runBackup({
-          name,
-          spec,
-          connection,
-          store,
-          createdBy: `cairn ${ctx.version}`,
-          onProgress: (p: BackupProgress) =>
-            view.update(
-              p.typesDone,
-              p.typesTotal,
-              `${p.items} items, ${p.errors} errors, ${Math.round(p.items / ((performance.now() - started) / 1000))}/s`,
-            ),
-        });
-        view.stop();
-        if (format !== 'text') printStructured(manifest, format, ctx.out);
-        else {
-          const s = manifest.status;
-          ctx.out(
-            `Backup "${name}" ${s.phase}: ${s.itemsBackedUp} items of ${s.resourceTypes} types in ${(s.durationMs / 1000).toFixed(1)} s, ` +
-              `${formatBytes(manifest.files[BACKUP_FILES.resources]?.size ?? 0)} stored; ${s.errors} errors, ${s.warnings} warnings.\n`,
-          );
-          if (s.errors > 0)
-            ctx.out(
-              `See the failed items with: cairn backup describe ${name} --location ${flags.location}\n`,
-            );
+        if (!flags.local && (await cairnApiServes(connection, 'backups'))) {
+          // The controller path when Cairn's API is served.
+          const { backupResource, printBackupResource, submitBackup } = await controllerPath();
+          const resource = backupResource(name, spec, flags);
+          if (format !== 'text') return printBackupResource(resource, format, ctx);
+          return await submitBackup(connection, resource, flags, ctx);
         }
-        if (manifest.status.phase !== 'Completed') ctx.setExitCode(1);
+        if (flags.location === undefined) throw inlineNeedsLocation();
+        await backupInline(name, spec, { ...flags, location: flags.location }, format, connection, ctx);
       } finally {
-        view.stop();
         connection.close();
-        await store.close();
       }
     });
 
@@ -386,4 +345,60 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
         await store.close();
       }
     });
+}
+
+/**
+ * The controller path's module, loaded only when taken: it brings the API schemas (typebox),
+ * which an inline backup does not need.
+ */
+const controllerPath = () => import('./backup-controller-path.ts');
+
+function inlineNeedsLocation(): CairnError {
+  return new CairnError('CLI_LOCATION_REQUIRED', 'an inline backup needs --location', {
+    hint: 'Pass --location with a folder or s3:// URL, or install the controller (cairn install) to back up through Backup resources.',
+  });
+}
+
+/** The inline backup (no controller): runs the engine here, into the location's URL. */
+async function backupInline(
+  name: string,
+  spec: BackupSpec,
+  flags: CreateFlags & { location: string },
+  format: OutputFormat,
+  connection: ClusterConnection,
+  ctx: CliContext,
+): Promise<void> {
+  const { store } = openLocation(flags.location);
+  const view = progressView(process.stderr, `backup ${name}`);
+  const started = performance.now();
+  try {
+    const manifest = await runBackup({
+      name,
+      spec,
+      connection,
+      store,
+      createdBy: `cairn ${ctx.version}`,
+      onProgress: (p: BackupProgress) =>
+        view.update(
+          p.typesDone,
+          p.typesTotal,
+          `${p.items} items, ${p.errors} errors, ${Math.round(p.items / ((performance.now() - started) / 1000))}/s`,
+        ),
+    });
+    view.stop();
+    if (format !== 'text') printStructured(manifest, format, ctx.out);
+    else {
+      const s = manifest.status;
+      ctx.out(
+        `Backup "${name}" ${s.phase}: ${s.itemsBackedUp} items of ${s.resourceTypes} types in ${(s.durationMs / 1000).toFixed(1)} s, ` +
+          `${formatBytes(manifest.files[BACKUP_FILES.resources]?.size ?? 0)} stored; ${s.errors} errors, ${s.warnings} warnings.\n`,
+      );
+      if (s.errors > 0)
+        ctx.out(`See the failed items with: cairn backup describe ${name} --location ${flags.location}\n`);
+    }
+    if (manifest.status.phase !== 'Completed') ctx.setExitCode(1);
+  } finally {
+    view.stop();
+    await store.close();
+  }
 }

@@ -28,17 +28,6 @@ export interface ControllerBackupFlags {
 
 const FINAL = ['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation'];
 
-/** Whether the cluster serves Cairn's Backup kind (the controller is installed). */
-export async function cairnApiInstalled(connection: ClusterConnection): Promise<boolean> {
-  try {
-    const list = await connection.request<{ resources?: { name: string }[] }>('GET', `/apis/${API_VERSION}`);
-    return (list.resources ?? []).some((r) => r.name === 'backups');
-  } catch (err) {
-    if (isKubeStatus(err, 404)) return false;
-    throw err;
-  }
-}
-
 /** The Backup resource the flags describe (validated like the controller will). */
 export function backupResource(name: string, spec: BackupSpec, flags: ControllerBackupFlags): Backup {
   if (flags.location !== undefined && /[/:]/.test(flags.location)) {

@@ -9,6 +9,7 @@ import { API_VERSION, DEFAULT_NAMESPACE } from '../api/common.ts';
 import { ClusterConnection } from '../cluster/connection.ts';
 import { isKubeStatus, KubeApiError } from '../cluster/kube-api-error.ts';
 import { CairnError } from '../errors/cairn-error.ts';
+import { cairnApiServes } from './cairn-api.ts';
 import { parseOutputFormat, printStructured } from './output.ts';
 
 export interface KubeFlags {
@@ -63,10 +64,7 @@ export class CairnResources {
   /** Turns "the API group is not served" into an error that says to install Cairn. */
   async #notInstalled(err: unknown, plural: string): Promise<never> {
     if (isKubeStatus(err, 404)) {
-      const served = await this.connection
-        .request<{ resources?: { name: string }[] }>('GET', `/apis/${API_VERSION}`)
-        .then((r) => (r.resources ?? []).some((x) => x.name === plural))
-        .catch(() => false);
+      const served = await cairnApiServes(this.connection, plural).catch(() => false);
       if (!served)
         throw new CairnError('CAIRN_NOT_INSTALLED', `the cluster does not serve ${plural}.${API_VERSION}`, {
           hint: "Install Cairn's CRDs and controller with `cairn install` (or check --context).",

@@ -1,5 +1,10 @@
-import { stringify as toYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type { stringify } from 'yaml';
 import { CairnError } from '../errors/cairn-error.ts';
+
+/** `yaml` is loaded when YAML is asked for: ~80 module files every command would load otherwise. */
+const toYaml = (value: unknown): string =>
+  (createRequire(import.meta.url)('yaml') as { stringify: typeof stringify }).stringify(value);
 
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
