@@ -31,6 +31,7 @@ import {
   ResourceArchiveWriter,
   type StreamMeasure,
 } from '../catalog/resource-archive.ts';
+import { BufferPool, type PooledBytes } from '../cluster/buffer-pool.ts';
 import type { ClusterConnection } from '../cluster/connection.ts';
 import {
   discoverResources,
@@ -306,12 +307,16 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
     });
   }
 
+  const concurrency = request.concurrency ?? 8;
+  // Each lister holds a page and the next one on its way.
+  const pagePool = new BufferPool(2 * concurrency + 2);
   try {
-    await forEachLimit(tasks, request.concurrency ?? 8, async (task) => {
+    await forEachLimit(tasks, concurrency, async (task) => {
       const gr = groupResourceName(task.type);
       try {
         const count = await listAll(
           connection,
+          pagePool,
           task.type,
           task.namespace,
           spec.labelSelectors,
@@ -455,14 +460,17 @@ interface ObjectMetadata {
   namespace?: string;
 }
 
-/** One LIST page: its bytes and, for each new object, where it lies and its metadata. */
+/**
+ * One LIST page: its bytes and, for each new object, where it lies and its metadata. The bytes
+ * are a pooled buffer, reused once the page's handler is done: keep copies, not views.
+ */
 interface ListPage {
   readonly bytes: Buffer;
   readonly items: readonly ListedObject[];
 }
 
 interface ListedObject extends ListedItem {
-  readonly meta: ObjectMetadata;
+  meta: ObjectMetadata;
 }
 
 /**
@@ -473,6 +481,7 @@ interface ListedObject extends ListedItem {
  */
 async function listAll(
   connection: ClusterConnection,
+  pool: BufferPool,
   type: ResourceType,
   namespace: string | undefined,
   labelSelectors: readonly string[],
@@ -485,9 +494,10 @@ async function listAll(
   // listing only (freed when it ends), so memory is bounded by the largest type, not the cluster.
   const seen = new Set<string>();
   for (const labelSelector of labelSelectors.length === 0 ? [undefined] : labelSelectors) {
-    const fetchPage = (continueToken: string | undefined): Promise<Buffer> => {
-      const page = connection.requestBytes('GET', path, {
+    const fetchPage = (continueToken: string | undefined): Promise<PooledBytes> => {
+      const page = connection.requestPooled('GET', path, {
         query: { limit, continue: continueToken, labelSelector },
+        pool,
       });
       page.catch(() => {}); // awaited below; never an unhandled rejection while a page is processed
       return page;
@@ -496,9 +506,9 @@ async function listAll(
     let continueToken: string | undefined;
     let next = fetchPage(undefined);
     for (;;) {
-      let bytes: Buffer;
+      let page: PooledBytes;
       try {
-        bytes = await next;
+        page = await next;
       } catch (err) {
         if (isKubeStatus(err, 410) && continueToken !== undefined && restarts < 3) {
           restarts++;
@@ -508,6 +518,7 @@ async function listAll(
         }
         throw err;
       }
+      const { bytes } = page;
       const { scanned, listMeta } = readListPage(bytes, path);
       continueToken = listMeta.continue || undefined;
       // The next page is asked for before this one is archived: a big type is a chain of pages,
@@ -517,17 +528,18 @@ async function listAll(
       if (continueToken !== undefined) next = fetchPage(continueToken);
       const items: ListedObject[] = [];
       for (const item of scanned.items) {
-        const meta: ObjectMetadata = {
-          ...(item.name === undefined ? {} : { name: jsonStringAt(bytes, item.name) }),
-          ...(item.namespace === undefined ? {} : { namespace: jsonStringAt(bytes, item.namespace) }),
-        };
+        const meta: ObjectMetadata = {};
+        if (item.name !== undefined) meta.name = jsonStringAt(bytes, item.name);
+        if (item.namespace !== undefined) meta.namespace = jsonStringAt(bytes, item.namespace);
         const id = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
         if (seen.has(id)) continue;
         seen.add(id);
         count++;
-        items.push({ ...item, meta });
+        (item as ListedObject).meta = meta; // the scan's own object, extended (no copy per item)
+        items.push(item as ListedObject);
       }
       await onPage({ bytes, items });
+      page.release(); // onPage copied what it keeps
       if (continueToken === undefined) break;
     }
   }

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CairnError } from '../errors/cairn-error.ts';
 import { TokenBucket } from '../util/rate-limit.ts';
+import type { BufferPool, PooledBytes } from './buffer-pool.ts';
 import { KubeApiError, type KubeStatus } from './kube-api-error.ts';
 import { contextAuth, loadKubeConfig, type ResolvedContext, resolveKubeconfig } from './kubeconfig.ts';
 
@@ -38,6 +39,11 @@ export interface RequestOptions {
   readonly contentType?: string;
   /** Exempt from the QPS budget (e.g. polling a single object). */
   readonly unthrottled?: boolean;
+}
+
+/** Options of {@link ClusterConnection.requestPooled}. */
+export interface PooledRequestOptions extends RequestOptions {
+  readonly pool: BufferPool;
 }
 
 /** How long cached auth headers are reused before asking client-node again (tokens rotate). */
@@ -101,10 +107,29 @@ export class ClusterConnection {
    * stores LIST items exactly as the server sent them). Errors as {@link request}.
    */
   async requestBytes(method: string, path: string, options: RequestOptions = {}): Promise<Buffer> {
+    return this.#withRetries(options, () => this.#send(method, path, options));
+  }
+
+  /**
+   * As {@link requestBytes}, with the body read into a buffer of `options.pool`; the caller
+   * releases it once done with the bytes (error answers never use the pool).
+   */
+  async requestPooled(method: string, path: string, options: PooledRequestOptions): Promise<PooledBytes> {
+    return this.#withRetries(options, async () => {
+      const { pool } = options;
+      const bytes = await this.#send(method, path, options, pool);
+      // The pool's buffers are whole ArrayBuffers of their own (allocUnsafeSlow), so the view's
+      // ArrayBuffer is the buffer to give back.
+      const whole = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
+      return { bytes, release: () => pool.release(whole) };
+    });
+  }
+
+  async #withRetries<T>(options: RequestOptions, send: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       if (!options.unthrottled) await this.#limiter.take();
       try {
-        return await this.#send(method, path, options);
+        return await send();
       } catch (err) {
         const retryable =
           (err instanceof KubeApiError && err.retryable) ||
@@ -173,7 +198,8 @@ export class ClusterConnection {
     this.#headers = { value: { ...context.headers }, at: performance.now() };
   }
 
-  async #send(method: string, path: string, options: RequestOptions): Promise<Buffer> {
+  /** One request; with `pool`, a successful body is read into a pooled buffer (see requestPooled). */
+  async #send(method: string, path: string, options: RequestOptions, pool?: BufferPool): Promise<Buffer> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(options.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -201,12 +227,14 @@ export class ClusterConnection {
           ...(this.#secure ? this.#tlsOptions : {}),
         },
         (response) => {
+          const status = response.statusCode ?? 0;
+          if (pool !== undefined && status < 400)
+            return this.#readPooled(response, pool, what, resolve, reject);
           const chunks: Buffer[] = [];
           response.on('data', (c: Buffer) => chunks.push(c));
           response.on('error', (err) => reject(this.#networkError(err, what)));
           response.on('end', () => {
             const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-            const status = response.statusCode ?? 0;
             if (status < 400) return resolve(bytes);
             const text = bytes.toString('utf8');
             let parsed: unknown;
@@ -225,6 +253,34 @@ export class ClusterConnection {
       request.on('error', (err) => reject(this.#networkError(err, what)));
       request.end(body);
     });
+  }
+
+  /** Reads a successful body into a pooled buffer, moving to a bigger one when it outgrows it. */
+  #readPooled(
+    response: http.IncomingMessage,
+    pool: BufferPool,
+    what: string,
+    resolve: (bytes: Buffer) => void,
+    reject: (err: Error) => void,
+  ): void {
+    const length = Number(response.headers['content-length']);
+    let buffer = pool.take(Number.isSafeInteger(length) ? length : 0);
+    let used = 0;
+    response.on('data', (chunk: Buffer) => {
+      if (used + chunk.length > buffer.length) {
+        const bigger = pool.take(Math.max(used + chunk.length, 2 * buffer.length));
+        buffer.copy(bigger, 0, 0, used);
+        pool.release(buffer);
+        buffer = bigger;
+      }
+      chunk.copy(buffer, used);
+      used += chunk.length;
+    });
+    response.on('error', (err) => {
+      pool.release(buffer);
+      reject(this.#networkError(err, what));
+    });
+    response.on('end', () => resolve(buffer.subarray(0, used)));
   }
 
   #networkError(err: Error & { code?: string }, what: string): CairnError {
