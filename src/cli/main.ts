@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import {
+  discardKubeconfigPrefetch,
+  type KubeconfigOptions,
+  prefetchKubeconfig,
+} from '../cluster/kubeconfig.ts';
 import type { CliContext } from './context.ts';
 import { reportError } from './report-error.ts';
 
@@ -53,6 +58,33 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[] = []
   return program;
 }
 
+/** The commands that move a cluster's data, for which resolving the kubeconfig early pays. */
+const PREFETCH_KUBECONFIG = new Set(['backup create', 'restore create']);
+
+/**
+ * The kubeconfig and context a `backup create` or `restore create` will connect with, read
+ * from the raw arguments (`--kubeconfig F`, `--kubeconfig=F`, the same for `--context`); the
+ * command parses them properly later, and a prefetch that does not match is not used.
+ */
+export function clusterToPrefetch(argv: readonly string[]): KubeconfigOptions | undefined {
+  const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2);
+  if (!PREFETCH_KUBECONFIG.has(words.join(' '))) return undefined;
+  const value = (flag: string): string | undefined => {
+    let found: string | undefined;
+    argv.forEach((a, i) => {
+      if (a === flag) found = argv[i + 1];
+      else if (a.startsWith(`${flag}=`)) found = a.slice(flag.length + 1);
+    });
+    return found;
+  };
+  const kubeconfig = value('--kubeconfig');
+  const context = value('--context');
+  return {
+    ...(kubeconfig === undefined ? {} : { kubeconfig }),
+    ...(context === undefined ? {} : { context }),
+  };
+}
+
 /**
  * `cairn sandbox …` runs the separate sandbox program (`sandbox/`), loaded only
  * when asked for: product code never imports it, and other commands do not pay
@@ -89,6 +121,8 @@ export async function runCli(argv: string[], io: Partial<CliContext> = {}): Prom
       exitCode = code;
     },
   };
+  const cluster = clusterToPrefetch(argv);
+  if (cluster !== undefined) prefetchKubeconfig(cluster);
   try {
     const program = await buildProgram(ctx, argv);
     await program.parseAsync(argv, { from: 'user' });
@@ -99,5 +133,7 @@ export async function runCli(argv: string[], io: Partial<CliContext> = {}): Prom
       return err.exitCode === 0 ? 0 : 2;
     }
     return reportError(err, argv.includes('--debug'), ctx.err);
+  } finally {
+    discardKubeconfigPrefetch();
   }
 }
