@@ -22,6 +22,11 @@ function randomValue(seed: { n: number }, depth: number): unknown {
     'colon:,',
     '\n\t',
     'x\\',
+    // Around and past the length up to which the scanner walks strings itself.
+    'l'.repeat(45),
+    `${'l'.repeat(44)}\\"q"`,
+    `${'m'.repeat(100)}"\\`,
+    `${'n'.repeat(60)}\\\\`,
   ];
   const pick = next() % (depth > 3 ? 4 : 7);
   switch (pick) {
