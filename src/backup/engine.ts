@@ -45,6 +45,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { coalesce } from '../util/coalesce.ts';
 import { forEachLimit } from '../util/rate-limit.ts';
 import { jsonStringAt, type ListedItem, type ScannedListPage, scanListPage } from './list-page.ts';
+import { SeenObjects } from './seen-objects.ts';
 import { type BackupSelection, selectBackup } from './selection.ts';
 
 export interface BackupProgress {
@@ -307,6 +308,8 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
     });
   }
 
+  let phase: BackupPhase;
+  let stored: [BackupFileRecord, BackupFileRecord, BackupFileRecord];
   const concurrency = request.concurrency ?? 8;
   // Each lister holds a page and the next one on its way.
   const pagePool = new BufferPool(2 * concurrency + 2);
@@ -378,6 +381,15 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
         }
       }
     }
+
+    phase = errors === 0 ? 'Completed' : itemsBackedUp > 0 ? 'PartiallyFailed' : 'Failed';
+    log.info({ items: itemsBackedUp, errors, warnings, phase }, 'backup finished');
+    // Inside the try: a storage failure may surface only here (the listing outran it), and it
+    // must be reported as the cause, not as the closed stream the archive saw.
+    await archive.finish();
+    itemsUpload.end();
+    logUpload.input.end();
+    stored = await Promise.all([resourcesUpload.done(), itemsUpload.done(), logUpload.done()]);
   } catch (err) {
     const stop = err instanceof Error ? err : new Error(String(err));
     archive.abort(stop);
@@ -389,16 +401,7 @@ export async function runBackup(request: BackupRequest): Promise<BackupManifest>
     throw storageFailure !== undefined && !(err instanceof CairnError) ? storageFailure.reason : err;
   }
 
-  const phase: BackupPhase = errors === 0 ? 'Completed' : itemsBackedUp > 0 ? 'PartiallyFailed' : 'Failed';
-  log.info({ items: itemsBackedUp, errors, warnings, phase }, 'backup finished');
-  await archive.finish();
-  itemsUpload.end();
-  logUpload.input.end();
-  const [resources, items, logFile] = await Promise.all([
-    resourcesUpload.done(),
-    itemsUpload.done(),
-    logUpload.done(),
-  ]);
+  const [resources, items, logFile] = stored;
 
   const completed = now();
   const manifest: BackupManifest = {
@@ -490,9 +493,9 @@ async function listAll(
 ): Promise<number> {
   const path = resourcePath(type, namespace);
   let count = 0;
-  // OR-ed selectors and a relist after 410 can return an object twice. Names are remembered per
-  // listing only (freed when it ends), so memory is bounded by the largest type, not the cluster.
-  const seen = new Set<string>();
+  // OR-ed selectors and a relist after 410 can return an object twice (see SeenObjects). What is
+  // remembered lives for this collection's listing only.
+  const seen = new SeenObjects(labelSelectors.length > 1);
   for (const labelSelector of labelSelectors.length === 0 ? [undefined] : labelSelectors) {
     const fetchPage = (continueToken: string | undefined): Promise<PooledBytes> => {
       const page = connection.requestPooled('GET', path, {
@@ -510,9 +513,10 @@ async function listAll(
       try {
         page = await next;
       } catch (err) {
-        if (isKubeStatus(err, 410) && continueToken !== undefined && restarts < 3) {
+        // The snapshot expired: list again from the start, unless what was stored then can't be told.
+        if (isKubeStatus(err, 410) && continueToken !== undefined && restarts < 3 && seen.relist()) {
           restarts++;
-          continueToken = undefined; // the snapshot expired: list again from the start
+          continueToken = undefined;
           next = fetchPage(undefined);
           continue;
         }
@@ -531,9 +535,7 @@ async function listAll(
         const meta: ObjectMetadata = {};
         if (item.name !== undefined) meta.name = jsonStringAt(bytes, item.name);
         if (item.namespace !== undefined) meta.namespace = jsonStringAt(bytes, item.namespace);
-        const id = `${meta.namespace ?? ''}/${meta.name ?? ''}`;
-        if (seen.has(id)) continue;
-        seen.add(id);
+        if (!seen.add(meta.namespace, meta.name)) continue;
         count++;
         (item as ListedObject).meta = meta; // the scan's own object, extended (no copy per item)
         items.push(item as ListedObject);
