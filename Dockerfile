@@ -39,4 +39,4 @@ RUN groupadd --gid 10001 cairn \
 USER 10001:10001
 # /metrics, /healthz, /readyz
 EXPOSE 8085
-ENTRYPOINT ["node", "/app/bin/cairn.js", "server"]
+ENTRYPOINT ["/app/bin/cairn.js", "server"]

@@ -23,6 +23,11 @@ import { median, runTimed, type Timing } from './lib/timed.ts';
 
 const log = (line: string) => console.error(`[bench] ${line}`);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * Cairn is run the way users run it (`npx cairn`, the image): bin/cairn.js executed through its
+ * shebang, which gives Node its start-up options (see bin/cairn.js), with the Node running this
+ * benchmark first on PATH.
+ */
 const CAIRN = path.join(repoRoot, 'bin/cairn.js');
 const PASSWORD = 'bench password, not secret';
 
@@ -73,7 +78,10 @@ function settler(): { settle: () => void; canDrop: boolean } {
       if (canDrop) {
         drop();
         // Page the executables back in: a phase should not pay for loading node or restic from disk.
-        execFileSync(process.execPath, [CAIRN, '--version'], { stdio: 'ignore' });
+        execFileSync(CAIRN, ['--version'], {
+          stdio: 'ignore',
+          env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+        });
         execFileSync('restic', ['version'], { stdio: 'ignore' });
       }
     },
@@ -111,7 +119,7 @@ async function main(): Promise<void> {
   );
 
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
     HOME: process.env.HOME ?? '/root',
     TMPDIR: root,
     CAIRN_PASSWORD: PASSWORD,
@@ -138,7 +146,6 @@ async function main(): Promise<void> {
     );
     return row;
   };
-  const node = process.execPath;
 
   try {
     for (let run = 1; run <= opts.runs; run++) {
@@ -148,12 +155,12 @@ async function main(): Promise<void> {
       const resticRepo = path.join(dir, 'restic-repo');
       const cairnCache = path.join(dir, 'cairn-cache');
       const resticCache = path.join(dir, 'restic-cache');
-      execFileSync(node, [CAIRN, 'repo', 'init', '--location', cairnRepo], { env, stdio: 'ignore' });
+      execFileSync(CAIRN, ['repo', 'init', '--location', cairnRepo], { env, stdio: 'ignore' });
       execFileSync('restic', ['init', '--repository-version', '2', '-r', resticRepo], {
         env,
         stdio: 'ignore',
       });
-      const cairnBackup = [CAIRN, 'repo', 'backup', src, '--location', cairnRepo, '--cache-dir', cairnCache];
+      const cairnBackup = ['repo', 'backup', src, '--location', cairnRepo, '--cache-dir', cairnCache];
       const resticBackup = [
         '-r',
         resticRepo,
@@ -170,21 +177,20 @@ async function main(): Promise<void> {
       // Full.
       const size = (r: Row, dirOf: string) =>
         rows.splice(rows.indexOf(r), 1, { ...r, repoBytes: duBytes(dirOf) });
-      size(await timed('cairn', 'full', run, node, cairnBackup), cairnRepo);
+      size(await timed('cairn', 'full', run, CAIRN, cairnBackup), cairnRepo);
       size(await timed('restic', 'full', run, 'restic', resticBackup), resticRepo);
       await timed('cp', 'full', run, 'cp', ['-a', src, path.join(dir, 'cp-copy')]);
       await timed('rsync', 'full', run, 'rsync', ['-a', `${src}/`, path.join(dir, 'rsync-copy/')]);
 
       // Incremental (the ~5 % change; rsync updates its copy, cp has no incremental mode).
       await setVersion(src, shape, 'v2');
-      size(await timed('cairn', 'incremental', run, node, cairnBackup), cairnRepo);
+      size(await timed('cairn', 'incremental', run, CAIRN, cairnBackup), cairnRepo);
       size(await timed('restic', 'incremental', run, 'restic', resticBackup), resticRepo);
       await timed('rsync', 'incremental', run, 'rsync', ['-a', `${src}/`, path.join(dir, 'rsync-copy/')]);
 
       // Restore of version 2, each verified.
       const cairnTarget = path.join(dir, 'cairn-restore');
-      await timed('cairn', 'restore', run, node, [
-        CAIRN,
+      await timed('cairn', 'restore', run, CAIRN, [
         'repo',
         'restore',
         'latest',
@@ -224,7 +230,7 @@ async function main(): Promise<void> {
 
     if (opts.rgwRuns > 0) {
       // A failing S3 run (the shared RGW under load) must not lose the local results.
-      await rgwRuns(opts.rgwRuns, src, env, timed, node).catch((err: unknown) =>
+      await rgwRuns(opts.rgwRuns, src, env, timed).catch((err: unknown) =>
         log(
           `RGW runs stopped: ${err instanceof Error ? err.message.split('\n').slice(0, 3).join(' ') : String(err)}`,
         ),
@@ -257,7 +263,6 @@ async function rgwRuns(
     args: string[],
     extra?: NodeJS.ProcessEnv,
   ) => Promise<Row>,
-  node: string,
 ): Promise<void> {
   const s3 = benchS3FromEnv();
   const admin = benchAdmin(s3);
@@ -270,7 +275,7 @@ async function rgwRuns(
         try {
           if (tool === 'cairn') {
             const url = `s3://${bucket.bucket}/cairn?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}`;
-            execFileSync(node, [CAIRN, 'repo', 'init', '--location', url], {
+            execFileSync(CAIRN, ['repo', 'init', '--location', url], {
               env: { ...env, ...creds },
               stdio: 'ignore',
             });
@@ -278,8 +283,8 @@ async function rgwRuns(
               'cairn',
               'full-rgw',
               run,
-              node,
-              [CAIRN, 'repo', 'backup', src, '--location', url, '--no-cache'],
+              CAIRN,
+              ['repo', 'backup', src, '--location', url, '--no-cache'],
               creds,
             );
           } else {

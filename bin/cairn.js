@@ -1,6 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Cairn's entry point. The sources are TypeScript run by Node 24's type stripping,
 // so refuse older Node versions with a clear message instead of a syntax error.
+//
+// --max-semi-space-size=2 (MiB per semi-space; V8's default lets the young generation grow to
+// 2 × 64 MiB here): `cairn repo backup` of the issue-6 data peaks at ~350 instead of 430–450 MiB,
+// with the same CPU seconds (docs/benchmarks.md, issue 6, "Memory"). It is a V8 heap option, so
+// only the command line that starts Node can give it (v8.setFlagsFromString after start-up does not
+// resize the heap, measured): the shebang is that command line for `npx cairn`, `npm run cairn`
+// and the image's entry point; `node bin/cairn.js` runs without it.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -90,6 +90,9 @@ export async function backup(repo: Repository, input: BackupInput): Promise<Back
   const workers = new FileWorkerPool(repo.workerKeys());
   try {
     return await backupWith(repo, input, { source, rootStat, started, t0, adopted, writer, cache, workers });
+  } catch (err) {
+    await writer.discard(); // no temp files of staged packs left behind
+    throw err;
   } finally {
     await workers.close();
   }

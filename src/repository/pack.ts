@@ -13,6 +13,7 @@
  * bytes (it can be verified without the password).
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import type { StagedWrite } from '../storage/blob-store.ts';
 import { open, SEAL_OVERHEAD, sealPieces } from './crypto.ts';
 
 export const PACK_HEADER_VERSION = 1;
@@ -89,19 +90,8 @@ export class PackBuilder {
 
   /** Writes header and trailer; returns the pack's bytes (a view of the buffer), id and blobs. */
   finish(encryptionKey: Buffer | KeyObject): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
-    const header = Buffer.alloc(1 + this.#blobs.length * ENTRY_BYTES);
-    header[0] = PACK_HEADER_VERSION;
-    let at = 1;
-    for (const blob of this.#blobs) {
-      header[at] = blob.type === 'data' ? 0 : 1;
-      header[at + 1] = blob.compression === 'none' ? 0 : 1;
-      header.writeUInt32LE(blob.length, at + 2);
-      header.writeUInt32LE(blob.rawLength, at + 6);
-      Buffer.from(blob.id, 'hex').copy(header, at + 10);
-      at += ENTRY_BYTES;
-    }
     const start = this.#size;
-    for (const piece of sealPieces(encryptionKey, 'pack-header', header)) {
+    for (const piece of sealPieces(encryptionKey, 'pack-header', headerPlaintext(this.#blobs))) {
       piece.copy(this.buffer, this.#size);
       this.#size += piece.length;
     }
@@ -110,6 +100,109 @@ export class PackBuilder {
     const bytes = this.buffer.subarray(0, this.#size);
     const id = createHash('sha256').update(bytes).digest('hex');
     return { id, bytes, blobs: [...this.#blobs] };
+  }
+}
+
+function headerPlaintext(blobs: readonly PackedBlob[]): Buffer {
+  const header = Buffer.alloc(1 + blobs.length * ENTRY_BYTES);
+  header[0] = PACK_HEADER_VERSION;
+  let at = 1;
+  for (const blob of blobs) {
+    header[at] = blob.type === 'data' ? 0 : 1;
+    header[at + 1] = blob.compression === 'none' ? 0 : 1;
+    header.writeUInt32LE(blob.length, at + 2);
+    header.writeUInt32LE(blob.rawLength, at + 6);
+    Buffer.from(blob.id, 'hex').copy(header, at + 10);
+    at += ENTRY_BYTES;
+  }
+  return header;
+}
+
+/**
+ * A pack written straight to a {@link StagedWrite} (the filesystem backend's
+ * temp file, committed by a rename) through one small write buffer, hashed as
+ * it goes: the pack's bytes are never all in memory — as restic writes packs to
+ * temp files. Same layout, same size bound ({@link fits}) as {@link PackBuilder}.
+ * Measured (issue-6 data, full backup): ~50–60 MiB less peak RSS than holding
+ * up to four 20 MiB pack buffers, no more CPU (the bytes are written once either way).
+ */
+export class PackFile {
+  /** The write buffer (from a {@link PackBufferPool}); returned to the pool by the owner. */
+  readonly buffer: Buffer;
+  readonly staged: StagedWrite;
+  readonly #capacity: number;
+  readonly #hash = createHash('sha256');
+  readonly #blobs: PackedBlob[] = [];
+  #size = 0;
+  #fill = 0;
+
+  constructor(staged: StagedWrite, buffer: Buffer, capacity: number) {
+    this.staged = staged;
+    this.buffer = buffer;
+    this.#capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+  get count(): number {
+    return this.#blobs.length;
+  }
+
+  fits(length: number): boolean {
+    return this.#size + length + headerOverhead(this.#blobs.length + 1) <= this.#capacity;
+  }
+
+  async add(input: {
+    id: string;
+    type: BlobType;
+    pieces: Buffer[];
+    rawLength: number;
+    compression: Compression;
+  }): Promise<void> {
+    const offset = this.#size;
+    for (const piece of input.pieces) await this.#append(piece);
+    this.#blobs.push({
+      id: input.id,
+      type: input.type,
+      offset,
+      length: this.#size - offset,
+      rawLength: input.rawLength,
+      compression: input.compression,
+    });
+  }
+
+  /** Appends the sealed header and trailer and writes out the rest; returns the pack's id, size and blobs. */
+  async finish(
+    encryptionKey: Buffer | KeyObject,
+  ): Promise<{ id: string; size: number; blobs: PackedBlob[] }> {
+    const start = this.#size;
+    for (const piece of sealPieces(encryptionKey, 'pack-header', headerPlaintext(this.#blobs)))
+      await this.#append(piece);
+    const trailer = Buffer.alloc(4);
+    trailer.writeUInt32LE(this.#size - start);
+    await this.#append(trailer);
+    await this.#flush();
+    return { id: this.#hash.digest('hex'), size: this.#size, blobs: [...this.#blobs] };
+  }
+
+  async #append(bytes: Buffer): Promise<void> {
+    let at = 0;
+    while (at < bytes.length) {
+      const n = bytes.copy(this.buffer, this.#fill, at);
+      this.#fill += n;
+      at += n;
+      if (this.#fill === this.buffer.length) await this.#flush();
+    }
+    this.#size += bytes.length;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#fill === 0) return;
+    const full = this.buffer.subarray(0, this.#fill);
+    this.#hash.update(full);
+    await this.staged.write(full);
+    this.#fill = 0;
   }
 }
 

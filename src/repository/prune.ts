@@ -212,7 +212,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   // 3. Repack (verify each kept blob, then copy its sealed bytes).
   const writer = repo.writer();
   const reads = new Limiter(3);
-  await Promise.all(
+  const copied = Promise.all(
     repack.map((p) =>
       reads.run(async () => {
         const bytes = await repo.store.get(repositoryLayout.pack(p.id));
@@ -232,7 +232,13 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
       }),
     ),
   );
-  const written = await writer.flush();
+  const written = await copied.then(
+    () => writer.flush(),
+    async (err: unknown) => {
+      await writer.discard(); // no temp files of staged packs left behind
+      throw err;
+    },
+  );
 
   // 4. New index files: every pack that stays, plus the new ones.
   const gone = new Set([...deletePacks, ...repack].map((p) => p.id));

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isCairnError } from '../errors/cairn-error.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import { type BlobStore, TEMP_FILE_MARKER } from '../storage/blob-store.ts';
+import { FileSystemBlobStore } from '../storage/fs/fs-store.ts';
 import { MemoryBlobStore } from '../storage/memory/memory-store.ts';
 import { backup } from './backup.ts';
 import { checkRepository } from './check.ts';
@@ -192,5 +193,78 @@ describe('repository on a memory store', () => {
     const problem = report.problems.find((p) => p.pack === where.pack);
     assert.match(problem?.message ?? '', /missing from storage/);
     assert.ok(problem?.affects?.includes(`${first.id.slice(0, 8)}:a/b/one.bin`), JSON.stringify(problem));
+  });
+});
+
+describe('packs staged in files (filesystem store)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cairn-repo-staged-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const temps = async (root: string) =>
+    (await readdir(root, { recursive: true })).map(String).filter((f) => f.includes(TEMP_FILE_MARKER));
+
+  it('writes packs through the store staging, byte-identical in layout: check --read-data is clean', async () => {
+    const root = path.join(dir, 'repo');
+    await mkdir(root);
+    const store = new FileSystemBlobStore(root);
+    let staged = 0;
+    const stage = store.stage.bind(store);
+    store.stage = async () => {
+      staged++;
+      return stage();
+    };
+    await initRepository(store, FAST);
+    const repo = await Repository.open(store, 'pw');
+    const src = path.join(dir, 'src');
+    await mkdir(src);
+    // Several packs (packSize 256 KiB): random and text data, and blobs crossing the 1 MiB write buffer.
+    await writeFile(path.join(src, 'random.bin'), randomBytes(3 * 1024 * 1024));
+    await writeFile(path.join(src, 'text.txt'), 'staged pack bytes '.repeat(50_000));
+    const result = await backup(repo, { source: src, program: 'test' });
+    assert.ok(result.snapshot.summary.packs >= 4, `packs: ${result.snapshot.summary.packs}`);
+    assert.equal(staged, result.snapshot.summary.packs, 'every pack went through staging');
+    assert.deepEqual(await temps(root), [], 'no temp file left');
+    const report = await checkRepository(repo, { readData: true });
+    assert.ok(report.healthy, JSON.stringify(report.problems));
+    const out = path.join(dir, 'out');
+    const restored = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
+    assert.deepEqual(restored.failures, []);
+    assert.deepEqual(
+      await readFile(path.join(out, 'random.bin')),
+      await readFile(path.join(src, 'random.bin')),
+    );
+  });
+
+  it('a failing commit fails the backup, indexes nothing and leaves no temp file', async () => {
+    const root = path.join(dir, 'failing');
+    await mkdir(root);
+    const store = new FileSystemBlobStore(root);
+    await initRepository(store, FAST);
+    const stage = store.stage.bind(store);
+    store.stage = async () => {
+      const inner = await stage();
+      return {
+        ...inner,
+        commit: async () => {
+          await inner.abort();
+          throw new Error('disk gone');
+        },
+      };
+    };
+    const repo = await Repository.open(store, 'pw');
+    const src = path.join(dir, 'src2');
+    await mkdir(src);
+    await writeFile(path.join(src, 'random.bin'), randomBytes(1024 * 1024));
+    await assert.rejects(backup(repo, { source: src, program: 'test' }), /disk gone/);
+    assert.deepEqual(await temps(root), []);
+    assert.deepEqual(
+      (await keys(store)).filter((k) => k.startsWith('repository/')),
+      [],
+      'no pack, index or snapshot',
+    );
   });
 });

@@ -46,6 +46,7 @@ import {
   PackBufferPool,
   PackBuilder,
   type PackedBlob,
+  PackFile,
   readPackHeader,
 } from './pack.ts';
 
@@ -56,6 +57,9 @@ export const INDEX_FILE_VERSION = 1;
 
 /** Blobs up to this size are (de)compressed synchronously (see BlobWriter.#process). */
 const SYNC_ZSTD_MAX = 256 * 1024;
+
+/** The write buffer of a pack staged in a file (PackFile): 16+ writes per 16 MiB pack. */
+const PACK_WRITE_BUFFER = 1024 * 1024;
 
 /** Where a blob lives. */
 export interface IndexEntry extends PackedBlob {
@@ -496,11 +500,19 @@ export class BlobWriter {
   readonly #pool: PackBufferPool;
   readonly #pending = new Set<string>();
   readonly #inFlight = new Set<Promise<void>>();
-  readonly #packs: Record<BlobType, PackBuilder | undefined> = { data: undefined, tree: undefined };
+  readonly #packs: Record<BlobType, PackBuilder | PackFile | undefined> = {
+    data: undefined,
+    tree: undefined,
+  };
+  /** Largest pack (bytes), header included. */
+  readonly #packCapacity: number;
+  /** Packs go to the store's staging files (PackFile) instead of memory (PackBuilder). */
+  readonly #staged: boolean;
   /** Appends to the pack of a type happen one at a time, in order. */
   readonly #appends: Record<BlobType, Promise<void>> = { data: Promise.resolve(), tree: Promise.resolve() };
   readonly #stored: Array<{ id: string; blobs: PackedBlob[] }> = [];
   #failure: unknown;
+  #aborting: Promise<void> = Promise.resolve();
   readonly stats: WriterStats = { newBlobs: 0, newBytes: 0, storedBytes: 0, packs: 0 };
 
   constructor(repo: Repository, options: WriterOptions) {
@@ -510,8 +522,11 @@ export class BlobWriter {
     // flushed at packSize; the slack lets most blobs complete a pack rather than
     // start the next one.
     const slack = Math.min(repo.config.chunker.maxSize, repo.config.packSize / 4);
+    this.#packCapacity = repo.config.packSize + slack + 64 * 1024;
+    this.#staged = repo.store.stage !== undefined;
+    // Staged packs only hold their write buffer; the pool still bounds packs in flight.
     this.#pool = new PackBufferPool(
-      repo.config.packSize + slack + 64 * 1024,
+      this.#staged ? PACK_WRITE_BUFFER : this.#packCapacity,
       2 + (options.uploadsInFlight ?? 2),
     );
   }
@@ -538,9 +553,7 @@ export class BlobWriter {
     await this.#blobs.acquire();
     const work = this.#process(type, id, input, rawLength).then(
       () => undefined,
-      (err: unknown) => {
-        this.#failure ??= err;
-      },
+      (err: unknown) => this.#fail(err),
     );
     this.#inFlight.add(work);
     void work.finally(() => {
@@ -581,7 +594,7 @@ export class BlobWriter {
   /** Stores the partly filled packs, waits for every upload, and returns the stored packs (for the index). */
   async flush(): Promise<Array<{ id: string; blobs: PackedBlob[] }>> {
     await this.#drain();
-    this.#throwIfFailed();
+    await this.#abortIfFailed();
     for (const type of ['data', 'tree'] as const) {
       await this.#appends[type];
       if ((this.#packs[type]?.count ?? 0) > 0) this.#upload(type);
@@ -589,6 +602,39 @@ export class BlobWriter {
     await this.#drain();
     this.#throwIfFailed();
     return this.#stored.splice(0);
+  }
+
+  /**
+   * For a caller that stops early (a failed backup): waits for the work in
+   * flight and drops the temp files of staged packs not stored. Nothing more
+   * is indexed; packs already stored stay (a later backup adopts them).
+   */
+  async discard(): Promise<void> {
+    await this.#drain();
+    this.#fail(this.#failure ?? new Error('the writer was discarded'));
+    await this.#aborting;
+  }
+
+  /** After a failure: waits for the temp files of packs being filled to be dropped, then throws the failure. */
+  async #abortIfFailed(): Promise<void> {
+    if (this.#failure === undefined) return;
+    await this.#aborting;
+    throw this.#failure;
+  }
+
+  /**
+   * Records the first failure and drops the staged packs being filled: nothing
+   * of theirs will be stored (a backup that fails in `save` never calls flush,
+   * so this is where their temp files go).
+   */
+  #fail(err: unknown): void {
+    this.#failure ??= err;
+    for (const type of ['data', 'tree'] as const) {
+      const open = this.#packs[type];
+      if (!(open instanceof PackFile)) continue;
+      this.#packs[type] = undefined;
+      this.#aborting = this.#aborting.then(() => open.staged.abort());
+    }
   }
 
   async #drain(): Promise<void> {
@@ -633,10 +679,25 @@ export class BlobWriter {
       pack = undefined;
     }
     if (pack === undefined) {
-      pack = new PackBuilder(await this.#pool.acquire(length + headerOverhead(1)));
+      const stage = this.#repo.store.stage;
+      if (stage !== undefined) {
+        const buffer = await this.#pool.acquire(0);
+        try {
+          pack = new PackFile(await stage.call(this.#repo.store), buffer, this.#packCapacity);
+        } catch (err) {
+          this.#pool.release(buffer);
+          throw err;
+        }
+        if (this.#failure !== undefined) {
+          // Failed meanwhile: #fail already dropped the open packs, so drop this one too.
+          await pack.staged.abort();
+          this.#pool.release(buffer);
+          throw this.#failure;
+        }
+      } else pack = new PackBuilder(await this.#pool.acquire(length + headerOverhead(1)));
       this.#packs[type] = pack;
     }
-    pack.add(blob);
+    await pack.add(blob);
     this.stats.newBlobs++;
     this.stats.newBytes += blob.rawLength;
     if (pack.size >= this.#repo.config.packSize) this.#upload(type);
@@ -647,15 +708,24 @@ export class BlobWriter {
     const full = this.#packs[type];
     if (full === undefined) return;
     this.#packs[type] = undefined;
-    const { id, bytes, blobs } = full.finish(this.#repo.encryptionKey);
     const upload = (async () => {
       try {
-        await this.#repo.store.put(repositoryLayout.pack(id), bytes);
-        this.#stored.push({ id, blobs });
+        let stored: { id: string; size: number; blobs: PackedBlob[] };
+        if (full instanceof PackFile) {
+          stored = await full.finish(this.#repo.encryptionKey);
+          await full.staged.commit(repositoryLayout.pack(stored.id));
+        } else {
+          const { id, bytes, blobs } = full.finish(this.#repo.encryptionKey);
+          await this.#repo.store.put(repositoryLayout.pack(id), bytes);
+          stored = { id, size: bytes.length, blobs };
+        }
+        // Indexed only once stored: a pack the index names is always complete.
+        this.#stored.push({ id: stored.id, blobs: stored.blobs });
         this.stats.packs++;
-        this.stats.storedBytes += bytes.length;
+        this.stats.storedBytes += stored.size;
       } catch (err) {
-        this.#failure ??= err;
+        this.#fail(err);
+        if (full instanceof PackFile) await full.staged.abort();
       } finally {
         this.#pool.release(full.buffer);
       }

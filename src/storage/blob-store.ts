@@ -33,6 +33,20 @@ export interface PutOptions {
   readonly contentType?: string;
 }
 
+/**
+ * A write built up piece by piece in a temp file of the backend's own, then
+ * committed under a key that may be known only at the end (a pack's name is
+ * its hash). See {@link BlobStore.stage}.
+ */
+export interface StagedWrite {
+  /** Appends bytes; the caller may reuse `bytes` once this resolves. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Makes the bytes durable and visible under `key`, atomically as a put. The staged write is spent. */
+  commit(key: string): Promise<BlobInfo>;
+  /** Drops the temp file (after a failure); safe to call after commit or twice. */
+  abort(): Promise<void>;
+}
+
 export interface ListOptions {
   /** Resume listing strictly after this key (used by the retry wrapper to continue a listing). */
   readonly startAfter?: string;
@@ -72,6 +86,14 @@ export interface BlobStore {
 
   /** Writes an object atomically (see the guarantees above) and returns what was stored. */
   put(key: string, body: PutBody, options?: PutOptions): Promise<BlobInfo>;
+
+  /**
+   * Optional: a {@link StagedWrite} whose temp file lives where committing it
+   * costs no copy — the filesystem backend's is in its root, so commit is a
+   * rename. Backends without a cheap local staging area leave it out (callers
+   * then buffer in memory and `put`). Like streamed puts, it is not retried.
+   */
+  stage?(): Promise<StagedWrite>;
 
   /** Describes an object, or returns `undefined` when it does not exist. */
   stat(key: string): Promise<BlobInfo | undefined>;

@@ -66,6 +66,23 @@ describe('bin/cairn.js entry point', () => {
     });
   });
 
+  it('started through its shebang (as npx and the image do), Node gets the small young generation', async () => {
+    await writeFile(
+      path.join(root, 'src/cli/main.ts'),
+      "import v8 from 'node:v8';\nexport async function runCli() { let keep = []; for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 20000) keep = []; } const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); process.stdout.write(String(s.space_size)); return 0; }\n",
+    );
+    const { stdout } = await run(path.join(root, 'bin/cairn.js'), [], {
+      env: {
+        ...process.env,
+        CAIRN_RUN_FROM: 'src',
+        PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+      },
+    });
+    // --max-semi-space-size=2: two semi-spaces of at most 2 MiB; the stub's garbage with survivors
+    // grows V8's default young generation to 2 × 64 MiB.
+    assert.ok(Number(stdout) > 0 && Number(stdout) <= 4 * 2 ** 20, `new space ${stdout} bytes`);
+  });
+
   it('stops quietly with the exit code so far when the reader closes stdout early (| head)', async () => {
     await writeFile(
       path.join(root, 'src/cli/main.ts'),

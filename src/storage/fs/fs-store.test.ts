@@ -56,4 +56,54 @@ describe('filesystem backend specifics', () => {
     assert.deepEqual(await readdir(root), [], 'emptied folders are pruned up to the root');
     await rm(parent, { recursive: true, force: true });
   });
+
+  it('stages a write in a temp file and commits it by a rename: invisible until then, nothing left after', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'cairn-fs-stage-'));
+    const store = new FileSystemBlobStore(root);
+    const staged = await store.stage();
+    await staged.write(Buffer.from('hello '));
+    await staged.write(Buffer.from('world'));
+    assert.deepEqual(await collect(store.list('')), [], 'a staged write is not an object yet');
+    const info = await staged.commit('data/ab/abc');
+    assert.equal(info.size, 11);
+    assert.equal((await store.get('data/ab/abc')).toString(), 'hello world');
+    assert.deepEqual(
+      (await filesUnder(root)).filter((f) => f.includes(TEMP_FILE_MARKER)),
+      [],
+      'the temp file became the object',
+    );
+    await assert.rejects(staged.write(Buffer.from('x')), /after commit/);
+
+    const dropped = await store.stage();
+    await dropped.write(Buffer.from('partial'));
+    await dropped.abort();
+    await dropped.abort();
+    assert.deepEqual(
+      (await filesUnder(root)).filter((f) => f.includes(TEMP_FILE_MARKER)),
+      [],
+      'abort removes the temp file',
+    );
+    assert.deepEqual(
+      (await collect(store.list(''))).map((i) => i.key),
+      ['data/ab/abc'],
+    );
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('refuses to stage when the root is missing (an unmounted share)', async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'cairn-fs-stage-root-'));
+    const store = new FileSystemBlobStore(path.join(parent, 'mount-point'));
+    await assert.rejects(
+      store.stage(),
+      (e: unknown) => e instanceof StorageError && e.failure === 'bucket-missing',
+    );
+    assert.deepEqual(await readdir(parent), [], 'nothing was created');
+    await rm(parent, { recursive: true, force: true });
+  });
 });
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}

@@ -14,6 +14,7 @@ import {
   type ListOptions,
   type PutBody,
   type PutOptions,
+  type StagedWrite,
   TEMP_FILE_MARKER,
 } from '../blob-store.ts';
 import { bodyChunks } from '../body.ts';
@@ -130,6 +131,75 @@ export class FileSystemBlobStore implements BlobStore {
       await unlink(temp).catch(() => {});
       throw storageErrorFromFs(err, `cannot write "${key}" in ${this.description}`, key);
     }
+  }
+
+  /**
+   * A temp file in the root (its name carries {@link TEMP_FILE_MARKER}, so
+   * `list` never shows it); commit fsyncs it, renames it to the key's path
+   * (same file system: no copy) and fsyncs that folder — the same durability
+   * and atomicity as {@link put}. A crash leaves at most a temp file, as a put's.
+   */
+  async stage(): Promise<StagedWrite> {
+    const temp = path.join(this.root, `stage${TEMP_FILE_MARKER}${randomBytes(6).toString('hex')}`);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(temp, 'wx', 0o600);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') await this.#requireRoot();
+      throw storageErrorFromFs(err, `cannot create a temp file in ${this.description}`);
+    }
+    let size = 0;
+    let done = false;
+    const abort = async () => {
+      done = true;
+      await handle?.close().catch(() => {});
+      handle = undefined;
+      await unlink(temp).catch(() => {});
+    };
+    return {
+      write: async (bytes) => {
+        if (handle === undefined || done) throw new Error('staged write used after commit or abort');
+        try {
+          let written = 0;
+          while (written < bytes.length) {
+            const result = await handle.write(bytes, written, bytes.length - written);
+            written += result.bytesWritten;
+          }
+          size += bytes.length;
+        } catch (err) {
+          throw storageErrorFromFs(err, `cannot write a temp file in ${this.description}`);
+        }
+      },
+      commit: async (key) => {
+        assertValidKey(key);
+        if (handle === undefined || done) throw new Error('staged write used after commit or abort');
+        done = true;
+        const target = this.#pathOf(key);
+        const folder = path.dirname(target);
+        try {
+          await handle.sync();
+          await handle.close();
+          handle = undefined;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await rename(temp, target);
+              break;
+            } catch (err) {
+              // The folder is missing (first object in it, or pruned by a concurrent delete).
+              if (errnoOf(err) !== 'ENOENT' || attempt >= 5) throw err;
+              await this.#requireRoot();
+              await mkdir(folder, { recursive: true });
+            }
+          }
+          await syncFolder(folder);
+          return { key, size, modified: new Date() };
+        } catch (err) {
+          await abort();
+          throw storageErrorFromFs(err, `cannot write "${key}" in ${this.description}`, key);
+        }
+      },
+      abort,
+    };
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {

@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ListObjectsV2CommandOutput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { blobNotFound, StorageError } from '../../errors/storage-error.ts';
@@ -262,12 +260,19 @@ export class S3BlobStore implements BlobStore {
 
   /**
    * The SDK and the client, made on first use: `@aws-sdk/client-s3` is a heavy
-   * import (~36 MB, a few hundred ms), and most commands never touch S3.
+   * import (~36 MB, a few hundred ms), and most commands never touch S3. So are
+   * `node:http`/`node:https` (+16 MiB RSS for a command that only loads this
+   * module, measured from dist/).
    */
   #s3(): Promise<{ client: S3Client; sdk: S3Sdk }> {
-    this.#client ??= Promise.all([loadSdk(), import('@smithy/node-http-handler')]).then(([sdk, http]) => ({
+    this.#client ??= Promise.all([
+      loadSdk(),
+      import('@smithy/node-http-handler'),
+      import('node:http'),
+      import('node:https'),
+    ]).then(([sdk, handler, http, https]) => ({
       sdk,
-      client: new sdk.S3Client(clientConfig(this.config, http.NodeHttpHandler)),
+      client: new sdk.S3Client(clientConfig(this.config, handler.NodeHttpHandler, http.Agent, https.Agent)),
     }));
     return this.#client;
   }
@@ -309,6 +314,8 @@ export class S3BlobStore implements BlobStore {
 function clientConfig(
   config: S3LocationConfig,
   NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler,
+  HttpAgent: typeof import('node:http').Agent,
+  HttpsAgent: typeof import('node:https').Agent,
 ): S3ClientConfig {
   const custom = config.endpoint !== undefined;
   const ca = config.caBundle === undefined ? undefined : readFileSync(config.caBundle);

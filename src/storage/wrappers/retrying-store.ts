@@ -1,6 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageError } from '../../errors/storage-error.ts';
-import type { BlobInfo, BlobStore, ByteRange, ListOptions, PutBody, PutOptions } from '../blob-store.ts';
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  ListOptions,
+  PutBody,
+  PutOptions,
+  StagedWrite,
+} from '../blob-store.ts';
 import { isBufferedBody } from '../body.ts';
 
 export interface RetryPolicy {
@@ -51,8 +59,12 @@ export class RetryingBlobStore implements BlobStore {
   readonly #random: () => number;
   readonly #onRetry: RetryHooks['onRetry'];
 
+  /** The inner store's staging, when it has one; tried once, like streamed puts. */
+  readonly stage?: () => Promise<StagedWrite>;
+
   constructor(inner: BlobStore, policy: Partial<RetryPolicy> = {}, hooks: RetryHooks = {}) {
     this.inner = inner;
+    if (inner.stage !== undefined) this.stage = () => (inner.stage as () => Promise<StagedWrite>).call(inner);
     this.description = inner.description;
     this.#policy = { ...DEFAULT_RETRY_POLICY, ...policy };
     this.#sleep = hooks.sleep ?? ((ms) => sleep(ms));
