@@ -54,6 +54,11 @@ const TARGET_RSS_MIB = 300;
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
+/**
+ * Cairn is run the way users run it (`npx cairn`, the image): bin/cairn.js executed through its
+ * shebang, which gives Node its start-up options, with the Node running this benchmark first on
+ * PATH. The bare LIST is a plain script run by that Node.
+ */
 const CAIRN = path.join(ROOT, 'bin', 'cairn.js');
 
 function peakRssMiB(pid: number | undefined): number {
@@ -123,13 +128,18 @@ const load = () =>
 async function main(work: string): Promise<void> {
   const loadAtStart = load();
   process.stdout.write(`load average (1, 5, 15 min) at start: ${loadAtStart}\n`);
-  const env = { ...process.env, KUBECACHEDIR: path.join(work, 'kube-cache'), NO_COLOR: '1' };
+  const env = {
+    ...process.env,
+    PATH: `${path.dirname(NODE)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    KUBECACHEDIR: path.join(work, 'kube-cache'),
+    NO_COLOR: '1',
+  };
   const location = path.join(work, 'location');
   const logs = path.join(work, 'logs');
   await mkdir(logs, { recursive: true });
   const timeFile = path.join(work, 'time.txt');
   const cairn = async (args: string[], label: string): Promise<string> => {
-    const { stdout } = await execFileAsync(NODE, [CAIRN, ...args], {
+    const { stdout } = await execFileAsync(CAIRN, args, {
       env,
       maxBuffer: 256 * 1024 * 1024,
     }).catch((e: Error & { stdout?: string; stderr?: string }) => {
@@ -174,7 +184,7 @@ async function main(work: string): Promise<void> {
     );
     listed = JSON.parse((await readFile(logFile, 'utf8')).trim().split('\n').pop() ?? '{}');
     backup.push(
-      await runTimed(NODE, [CAIRN, 'backup', 'create', `bench-${run}`, '--location', location, ...client], {
+      await runTimed(CAIRN, ['backup', 'create', `bench-${run}`, '--location', location, ...client], {
         env,
         logFile: path.join(logs, `backup-${run}.log`),
         timeFile,
@@ -233,9 +243,8 @@ async function main(work: string): Promise<void> {
     try {
       restore.push(
         await runTimed(
-          NODE,
+          CAIRN,
           [
-            CAIRN,
             'restore',
             'create',
             `bench-${r}`,
