@@ -182,6 +182,14 @@ function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/**
+ * Bytes asked of the kernel per read of a big file. Reads no bigger than the
+ * readahead window (8 MiB here; often 128 KiB–8 MiB) let the kernel fetch the
+ * next part while the chunk is hashed: from a cold cache, 200 MiB read in
+ * 16 MiB requests took 0.35 s, in 2 MiB requests 0.11 s (dd, this machine).
+ */
+const READ_MAX = 2 * 1024 * 1024;
+
 /** Files up to this size (and below the chunker's minimum) go to the file workers (see SourceWalk.#smallFile). */
 const SYNC_READ_MAX = 256 * 1024;
 
@@ -296,7 +304,9 @@ class SourceWalk {
       const content: string[] = [];
       let size = 0;
       const read = async (target: Buffer, offset: number, length: number): Promise<number> => {
-        const { bytesRead } = await handle.read(target, offset, length, null);
+        // At most READ_MAX a call: the chunker asks for up to 16 MiB, and a read beyond the
+        // kernel's readahead window waits for the disk with nothing else in flight.
+        const { bytesRead } = await handle.read(target, offset, Math.min(length, READ_MAX), null);
         size += bytesRead;
         return bytesRead;
       };
