@@ -72,6 +72,8 @@ export type ReadReply =
 export interface WholeFile {
   readonly temp: string;
   readonly full: string;
+  /** The size the snapshot records, when it does: checked before anything is written. */
+  readonly size?: number;
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
@@ -204,6 +206,8 @@ function serve(keys: WorkerKeys): void {
   };
 
   const writeWhole = (file: WholeFile, plain: Buffer): void => {
+    if (file.size !== undefined && plain.length !== file.size)
+      throw new Error(`restored ${plain.length} bytes, the snapshot records ${file.size}`);
     const fd = openSync(file.temp, 'wx', 0o600);
     try {
       writeAll(fd, plain, 0);
