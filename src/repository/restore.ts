@@ -287,13 +287,16 @@ class RestoreRun {
     const length = last.offset + last.length - start;
     const shared = await spans.acquire(length);
     try {
+      let read: number;
       try {
-        await readRange(
-          this.#repo.store,
-          repositoryLayout.pack(pack),
-          { offset: start, length },
-          Buffer.from(shared, 0, length),
-        );
+        read = (
+          await readRange(
+            this.#repo.store,
+            repositoryLayout.pack(pack),
+            { offset: start, length },
+            Buffer.from(shared, 0, length),
+          )
+        ).length;
       } catch (err) {
         for (const blob of blobs) {
           for (const p of this.#placements.get(blob.id) ?? [])
@@ -305,6 +308,15 @@ class RestoreRun {
       let batch: Batch = { items: [], refs: [] };
       let bytes = 0;
       for (const blob of blobs) {
+        if (blob.offset + blob.length - start > read) {
+          // A truncated pack: the shared buffer beyond `read` holds an earlier pack's bytes.
+          for (const p of this.#placements.get(blob.id) ?? [])
+            this.#fail(
+              p.job,
+              `pack ${pack} is shorter than the index says (data blob ${blob.id} is cut off)`,
+            );
+          continue;
+        }
         const whole: FileJob[] = [];
         const parts: Placement[] = [];
         for (const p of this.#placements.get(blob.id) ?? []) {
