@@ -1,7 +1,12 @@
 /**
  * Whether a blob is worth compressing: an order-0 entropy estimate on a
- * sample (a 16 KiB histogram instead of a zstd pass over random data). Its
+ * sample (a 4 KiB histogram instead of a zstd pass over random data). Its
  * own module so the file workers load it without the rest of the repository.
+ *
+ * 4 KiB, not 16: the histogram loop costs ~2 ns a byte, and at 16 KiB it was
+ * ~0.5 CPU-s of a 1 GiB backup of 20,000 small files (perf, 2026-11-25). With
+ * the Miller–Madow correction a 4 KiB sample of random bytes measures
+ * 7.99 ± 0.005 bits per byte, far from the 7.85 threshold either way.
  */
 /** Whether zstd is worth trying (big enough, and a sample's entropy says it may shrink). */
 export function compressible(data: Uint8Array): boolean {
@@ -15,10 +20,10 @@ export function compressible(data: Uint8Array): boolean {
  */
 export const INCOMPRESSIBLE_BITS_PER_BYTE = 7.85;
 
-/** Order-0 entropy in bits per byte (bias-corrected) of up to 16 KiB sampled from four places of `data`. */
+/** Order-0 entropy in bits per byte (bias-corrected) of up to 4 KiB sampled from four places of `data`. */
 export function sampleEntropy(data: Uint8Array): number {
   const counts = new Uint32Array(256);
-  const slice = 4096;
+  const slice = 1024;
   let n = 0;
   if (data.length <= 4 * slice) {
     for (let i = 0; i < data.length; i++) {

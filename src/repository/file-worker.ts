@@ -12,9 +12,14 @@
  * - backup (`read`): open, read, close; blob id (HMAC); zstd when the sample
  *   says it pays; seal — and returns the id and the sealed bytes (transferred,
  *   not copied). The main thread only deduplicates and appends to a pack.
- * - restore (`write`): open the sealed blob (verify tag, length and keyed
- *   id), decompress, then write a temp file, owner, mode, times, close,
- *   rename — the same atomic protocol as the main-thread path.
+ * - restore (`restore`): a batch of blobs of one pack, read by the main
+ *   thread into a SharedArrayBuffer (no copy, no transfer; both workers take
+ *   batches of the same pack). Each blob is opened once (verify tag, length
+ *   and keyed id) and decompressed, then written to every place it goes: a
+ *   file that is this one blob is written whole (temp file, owner, mode,
+ *   times, close, rename); a part of a bigger file is written at its offset
+ *   into the temp file the main thread opened (fds are per process), which
+ *   the main thread completes once every part is in.
  *
  * The keys reach the workers by message inside this process only.
  */
@@ -63,15 +68,12 @@ export type ReadReply =
   | { readonly ok: true; readonly tooBig: true; readonly size: number }
   | { readonly ok: false; readonly error: string; readonly code?: string };
 
-export interface WriteRequest {
-  readonly kind: 'write';
+/** A file that is exactly one blob: written whole under `temp`, then renamed to `full`. */
+export interface WholeFile {
   readonly temp: string;
   readonly full: string;
-  readonly sealed: Buffer;
-  readonly id: string;
-  readonly type: 'data';
-  readonly compression: 'none' | 'zstd';
-  readonly rawLength: number;
+  /** The size the snapshot records, when it does: checked before anything is written. */
+  readonly size?: number;
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
@@ -80,12 +82,40 @@ export interface WriteRequest {
   readonly times: [number, number];
 }
 
-export type WriteReply = ({ readonly ok: true } | { readonly ok: false; readonly error: string }) & {
-  /** The request's buffer, handed back for reuse. */
-  readonly returned?: ArrayBuffer;
-};
+/** One blob of a restore batch and where its plaintext goes. */
+export interface RestoreBlob {
+  /** Where its sealed bytes start in the span. */
+  readonly at: number;
+  /** Sealed length (as indexed). */
+  readonly length: number;
+  readonly id: string;
+  readonly compression: 'none' | 'zstd';
+  readonly rawLength: number;
+  readonly whole: readonly WholeFile[];
+  /** Parts of bigger files: written at `offset` into the open temp file `fd`. */
+  readonly parts: ReadonlyArray<{ readonly fd: number; readonly offset: number }>;
+}
 
-type Request = (ReadRequest | WriteRequest) & { readonly seq: number };
+export interface RestoreRequest {
+  readonly kind: 'restore';
+  /** The pack's bytes from the first blob's offset (`at` counts from here). */
+  readonly span: SharedArrayBuffer;
+  readonly blobs: readonly RestoreBlob[];
+}
+
+/** What failed; everything not listed was written. `whole`/`part` index into the blob's lists; neither: the blob itself. */
+export interface RestoreProblem {
+  readonly blob: number;
+  readonly whole?: number;
+  readonly part?: number;
+  readonly error: string;
+}
+
+export interface RestoreReply {
+  readonly problems: RestoreProblem[];
+}
+
+type Request = (ReadRequest | RestoreRequest) & { readonly seq: number };
 
 // ---- worker side ----
 
@@ -152,39 +182,69 @@ function serve(keys: WorkerKeys): void {
     };
   };
 
-  const write = (req: WriteRequest): WriteReply => {
-    const opened = openSealed(encryptionKey, req.type, req.sealed);
-    if (opened === undefined) return { ok: false, error: 'authentication failed (bytes changed)' };
+  /** Opens and verifies a sealed blob (the checks of Repository.decodeBlob); a string says why not. */
+  const decode = (blob: RestoreBlob, sealed: Buffer): Buffer | string => {
+    if (sealed.length !== blob.length) return `expected ${blob.length} bytes, read ${sealed.length}`;
+    const opened = openSealed(encryptionKey, 'data', sealed);
+    if (opened === undefined) return 'authentication failed (bytes changed)';
     let plain: Buffer;
     try {
-      plain = req.compression === 'zstd' ? zlib.zstdDecompressSync(opened) : opened;
+      plain = blob.compression === 'zstd' ? zlib.zstdDecompressSync(opened) : opened;
     } catch (err) {
-      return { ok: false, error: `it does not decompress (${(err as Error).message})` };
+      return `it does not decompress (${(err as Error).message})`;
     }
-    if (plain.length !== req.rawLength)
-      return { ok: false, error: `expected ${req.rawLength} plaintext bytes, got ${plain.length}` };
-    if (!sameBytes(createHmac('sha256', macKey).update(plain).digest(), Buffer.from(req.id, 'hex')))
-      return { ok: false, error: 'its content does not match its id' };
-    let fd: number | undefined;
+    if (plain.length !== blob.rawLength)
+      return `expected ${blob.rawLength} plaintext bytes, got ${plain.length}`;
+    if (!sameBytes(createHmac('sha256', macKey).update(plain).digest(), Buffer.from(blob.id, 'hex')))
+      return 'its content does not match its id';
+    return plain;
+  };
+
+  const writeAll = (fd: number, data: Buffer, position: number): void => {
+    let at = 0;
+    while (at < data.length) at += writeSync(fd, data, at, data.length - at, position + at);
+  };
+
+  const writeWhole = (file: WholeFile, plain: Buffer): void => {
+    if (file.size !== undefined && plain.length !== file.size)
+      throw new Error(`restored ${plain.length} bytes, the snapshot records ${file.size}`);
+    const fd = openSync(file.temp, 'wx', 0o600);
     try {
-      fd = openSync(req.temp, 'wx', 0o600);
-      let at = 0;
-      while (at < plain.length) at += writeSync(fd, plain, at, plain.length - at, at);
-      if (req.chown) fchownSync(fd, req.uid, req.gid);
-      fchmodSync(fd, req.mode);
-      futimesSync(fd, ...req.times);
+      writeAll(fd, plain, 0);
+      if (file.chown) fchownSync(fd, file.uid, file.gid);
+      fchmodSync(fd, file.mode);
+      futimesSync(fd, ...file.times);
+    } finally {
       closeSync(fd);
-      fd = undefined;
-      renameSync(req.temp, req.full);
-      return { ok: true };
-    } catch (err) {
-      if (fd !== undefined) {
-        try {
-          closeSync(fd);
-        } catch {}
-      }
-      return { ok: false, error: (err as Error).message };
     }
+    renameSync(file.temp, file.full);
+  };
+
+  const restore = (req: RestoreRequest): RestoreReply => {
+    const problems: RestoreProblem[] = [];
+    const span = Buffer.from(req.span);
+    req.blobs.forEach((blob, b) => {
+      const plain = decode(blob, span.subarray(blob.at, blob.at + blob.length));
+      if (typeof plain === 'string') {
+        problems.push({ blob: b, error: plain });
+        return;
+      }
+      blob.whole.forEach((file, i) => {
+        try {
+          writeWhole(file, plain);
+        } catch (err) {
+          problems.push({ blob: b, whole: i, error: (err as Error).message });
+        }
+      });
+      blob.parts.forEach((part, i) => {
+        try {
+          writeAll(part.fd, plain, part.offset);
+        } catch (err) {
+          problems.push({ blob: b, part: i, error: (err as Error).message });
+        }
+      });
+    });
+    return { problems };
   };
 
   port.on('message', (req: Request) => {
@@ -193,8 +253,7 @@ function serve(keys: WorkerKeys): void {
       const { reply, transfer } = read(req);
       port.postMessage({ seq: req.seq, reply }, transfer);
     } else {
-      const returned = req.sealed.buffer as ArrayBuffer;
-      port.postMessage({ seq: req.seq, reply: { ...write(req), returned } }, [returned]);
+      port.postMessage({ seq: req.seq, reply: restore(req) });
     }
   });
 }
@@ -221,7 +280,6 @@ export class FileWorkerPool {
   readonly #pending = new Map<number, { resolve: (reply: unknown) => void; reject: (err: Error) => void }>();
   #seq = 0;
   readonly #readSpare: ArrayBuffer[] = [];
-  readonly #writeSpare: ArrayBuffer[] = [];
 
   constructor(keys: WorkerKeys, size = Math.max(2, Math.min(4, availableParallelism()))) {
     this.#keys = keys;
@@ -243,23 +301,12 @@ export class FileWorkerPool {
     if (this.#readSpare.length < 32) this.#readSpare.push(sealed.buffer as ArrayBuffer);
   }
 
-  /** The sealed bytes are copied to the worker (the caller keeps its buffer). */
-  async write(req: Omit<WriteRequest, 'kind'>): Promise<WriteReply> {
-    // A copy in an ArrayBuffer of its own: a slice of a pack span (or of Node's buffer pool,
-    // which may not be transferred) cannot move to the worker. The worker hands it back.
-    const i = this.#writeSpare.findIndex((b) => b.byteLength >= req.sealed.length);
-    const backing =
-      i >= 0
-        ? (this.#writeSpare.splice(i, 1)[0] as ArrayBuffer)
-        : new ArrayBuffer(Math.max(req.sealed.length, 256 * 1024));
-    const sealed = Buffer.from(backing, 0, req.sealed.length);
-    req.sealed.copy(sealed);
-    const reply = (await this.#call({ kind: 'write', ...req, sealed }, [backing])) as WriteReply;
-    if (reply.returned !== undefined && this.#writeSpare.length < 32) this.#writeSpare.push(reply.returned);
-    return reply;
+  /** Restores a batch of blobs from a span of a pack (see RestoreRequest). */
+  restore(span: SharedArrayBuffer, blobs: readonly RestoreBlob[]): Promise<RestoreReply> {
+    return this.#call({ kind: 'restore', span, blobs }, []) as Promise<RestoreReply>;
   }
 
-  #call(req: ReadRequest | WriteRequest, transfer: ArrayBuffer[]): Promise<unknown> {
+  #call(req: ReadRequest | RestoreRequest, transfer: ArrayBuffer[]): Promise<unknown> {
     const slot = this.#pick();
     const seq = this.#seq++;
     slot.busy++;

@@ -147,6 +147,41 @@ describe('repository on a memory store', () => {
     );
   });
 
+  it('restores around a truncated pack: the cut-off files are reported, the others are exact', async () => {
+    const store = new MemoryBlobStore();
+    await initRepository(store, FAST);
+    const repo = await Repository.open(store, 'pw');
+    const src = path.join(dir, 'src-truncated');
+    await mkdir(src, { recursive: true });
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 12; i++) files.set(`f${i}.bin`, randomBytes(20_000 + i * 3000));
+    for (const [name, data] of files) await writeFile(path.join(src, name), data);
+    const done = await backup(repo, { source: src, program: 'test' });
+    // Cut the last quarter off the pack of the last file: its blobs (and maybe others') are gone.
+    const { walkTree } = await import('./snapshot.ts');
+    let lastChunk: string | undefined;
+    for await (const { path: p, entry } of walkTree(repo, done.snapshot.tree)) {
+      if (p === 'f11.bin') lastChunk = entry.content?.[0];
+    }
+    const where = lastChunk === undefined ? undefined : repo.lookup(lastChunk);
+    assert.ok(where);
+    const key = repositoryLayout.pack(where.pack);
+    const bytes = await store.get(key);
+    await store.put(key, bytes.subarray(0, where.offset + Math.floor(where.length / 2)));
+    const out = path.join(dir, 'out-truncated');
+    const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
+    const failed = result.failures.map((f) => f.path);
+    assert.ok(failed.includes('f11.bin'), JSON.stringify(result.failures));
+    assert.match(
+      result.failures.find((f) => f.path === 'f11.bin')?.problem ?? '',
+      /shorter than the index says/,
+    );
+    for (const [name, data] of files) {
+      if (failed.includes(name)) continue;
+      assert.deepEqual(await readFile(path.join(out, name)), data, name);
+    }
+  });
+
   it('round-trips a small tree, dedups, and check names files of a missing pack', async () => {
     const store = new MemoryBlobStore();
     await initRepository(store, FAST);

@@ -81,6 +81,16 @@ export interface BlobStore {
   /** Reads a whole object, or a range of it. Rejects with `not-found` when absent. */
   get(key: string, range?: ByteRange): Promise<Buffer>;
 
+  /**
+   * Optional: reads a range into `target` (from its start; `target` holds at
+   * least `range.length` bytes) and resolves with the bytes read — fewer only
+   * where the object ends. For readers that reuse one buffer for many reads
+   * (a restore reads every pack once): a fresh buffer per read is external
+   * memory to V8, and each ~64 MiB of it forces a full garbage collection of
+   * the process's heap. Use {@link readRange}, which falls back to `get`.
+   */
+  readInto?(key: string, range: Required<ByteRange>, target: Uint8Array): Promise<number>;
+
   /** Streams a whole object, or a range of it, with bounded memory. Rejects with `not-found` when absent. */
   getStream(key: string, range?: ByteRange): Promise<Readable>;
 
@@ -161,4 +171,17 @@ function invalidKey(key: string, problem: string): StorageError {
 /** Compares two keys by their UTF-8 bytes, the order S3 lists in and the order `list` promises. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Reads a range into `target` through {@link BlobStore.readInto} when the store has it, else `get` and a copy; returns the bytes read (a view of `target`). */
+export async function readRange(
+  store: BlobStore,
+  key: string,
+  range: Required<ByteRange>,
+  target: Buffer,
+): Promise<Buffer> {
+  if (store.readInto !== undefined) return target.subarray(0, await store.readInto(key, range, target));
+  const bytes = await store.get(key, range);
+  bytes.copy(target);
+  return target.subarray(0, bytes.length);
 }

@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { StorageError } from '../../errors/storage-error.ts';
-import { TEMP_FILE_MARKER } from '../blob-store.ts';
+import { readRange, TEMP_FILE_MARKER } from '../blob-store.ts';
 import { describeBlobStoreConformance } from '../conformance.ts';
+import { MemoryBlobStore } from '../memory/memory-store.ts';
+import { ReadOnlyBlobStore } from '../wrappers/read-only-store.ts';
+import { RetryingBlobStore } from '../wrappers/retrying-store.ts';
 import { FileSystemBlobStore } from './fs-store.ts';
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -99,6 +102,37 @@ describe('filesystem backend specifics', () => {
     );
     assert.deepEqual(await readdir(parent), [], 'nothing was created');
     await rm(parent, { recursive: true, force: true });
+  });
+
+  it('reads a range into a caller buffer (readInto), also through the retry and read-only wrappers', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'cairn-fs-readinto-'));
+    const store = new FileSystemBlobStore(root);
+    await store.put('packs/p1', Buffer.from('0123456789'));
+    const target = Buffer.alloc(16, 0xff);
+    for (const s of [
+      store,
+      new RetryingBlobStore(store),
+      new ReadOnlyBlobStore(new RetryingBlobStore(store)),
+    ]) {
+      target.fill(0xff);
+      assert.equal(await s.readInto?.('packs/p1', { offset: 2, length: 5 }, target), 5);
+      assert.equal(target.subarray(0, 6).toString('latin1'), '23456\xff');
+      // Short only where the object ends.
+      assert.equal((await readRange(s, 'packs/p1', { offset: 7, length: 9 }, target)).toString(), '789');
+    }
+    await assert.rejects(
+      store.readInto('packs/missing', { offset: 0, length: 1 }, target),
+      (e: unknown) => e instanceof StorageError && e.failure === 'not-found',
+    );
+    await assert.rejects(
+      store.readInto('packs/p1', { offset: 0, length: 10 }, Buffer.alloc(4)),
+      (e: unknown) => e instanceof StorageError && e.failure === 'invalid',
+    );
+    // A store without readInto: readRange falls back to get and a copy.
+    const memory = new MemoryBlobStore();
+    await memory.put('k', Buffer.from('abcdef'));
+    assert.equal((await readRange(memory, 'k', { offset: 1, length: 3 }, target)).toString(), 'bcd');
+    await rm(root, { recursive: true, force: true });
   });
 });
 

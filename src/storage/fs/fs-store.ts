@@ -85,6 +85,31 @@ export class FileSystemBlobStore implements BlobStore {
     }
   }
 
+  async readInto(key: string, range: Required<ByteRange>, target: Uint8Array): Promise<number> {
+    const handle = await this.#openForRead(key);
+    try {
+      const { size } = await handle.stat();
+      const [start, end] = resolveRange(size, range, key);
+      const length = end - start;
+      if (target.length < length) {
+        throw new StorageError('invalid', `cannot read ${length} bytes of "${key}" into ${target.length}`, {
+          key,
+        });
+      }
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(target, filled, length - filled, start + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return filled;
+    } catch (err) {
+      throw storageErrorFromFs(err, `cannot read "${key}"`, key);
+    } finally {
+      await handle.close();
+    }
+  }
+
   async getStream(key: string, range?: ByteRange): Promise<import('node:stream').Readable> {
     const handle = await this.#openForRead(key);
     try {

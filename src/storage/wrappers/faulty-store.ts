@@ -46,10 +46,19 @@ export class FaultyBlobStore implements BlobStore {
     delete: 0,
   };
   readonly #faults: ActiveFault[] = [];
+  /** Present when the inner store has it; faults and counts as a `get`. */
+  readonly readInto?: (key: string, range: Required<ByteRange>, target: Uint8Array) => Promise<number>;
 
   constructor(inner: BlobStore) {
     this.inner = inner;
     this.description = inner.description;
+    const readInto = inner.readInto?.bind(inner);
+    if (readInto !== undefined) {
+      this.readInto = async (key, range, target) => {
+        this.#before('get', key);
+        return readInto(key, range, target);
+      };
+    }
   }
 
   /** Adds a rule; rules are checked in the order added. */

@@ -9,10 +9,13 @@ import type { BlobInfo, BlobStore, ByteRange, ListOptions, PutBody } from '../bl
 export class ReadOnlyBlobStore implements BlobStore {
   readonly description: string;
   readonly inner: BlobStore;
+  readonly readInto?: (key: string, range: Required<ByteRange>, target: Uint8Array) => Promise<number>;
 
   constructor(inner: BlobStore) {
     this.inner = inner;
     this.description = `${inner.description} (read-only)`;
+    const readInto = inner.readInto?.bind(inner);
+    if (readInto !== undefined) this.readInto = readInto;
   }
 
   get(key: string, range?: ByteRange): Promise<Buffer> {

@@ -58,6 +58,8 @@ export class RetryingBlobStore implements BlobStore {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #random: () => number;
   readonly #onRetry: RetryHooks['onRetry'];
+  /** Present when the inner store has it (see BlobStore.readInto). */
+  readonly readInto?: (key: string, range: Required<ByteRange>, target: Uint8Array) => Promise<number>;
 
   /** The inner store's staging, when it has one; tried once, like streamed puts. */
   readonly stage?: () => Promise<StagedWrite>;
@@ -70,6 +72,10 @@ export class RetryingBlobStore implements BlobStore {
     this.#sleep = hooks.sleep ?? ((ms) => sleep(ms));
     this.#random = hooks.random ?? Math.random;
     this.#onRetry = hooks.onRetry;
+    const readInto = inner.readInto?.bind(inner);
+    if (readInto !== undefined) {
+      this.readInto = (key, range, target) => this.#attempt('get', key, () => readInto(key, range, target));
+    }
   }
 
   get(key: string, range?: ByteRange): Promise<Buffer> {
