@@ -39,6 +39,27 @@ export function headerOverhead(n: number): number {
   return 1 + n * ENTRY_BYTES + SEAL_OVERHEAD + 4;
 }
 
+/** A sealed blob to add to a pack: its pieces (nonce, ciphertext, tag) and what the index records. */
+export interface SealedBlobInput {
+  readonly id: string;
+  readonly type: BlobType;
+  readonly pieces: Buffer[];
+  readonly rawLength: number;
+  readonly compression: Compression;
+}
+
+/** The index record of a blob written at [offset, end) of a pack. */
+function packedBlob(input: SealedBlobInput, offset: number, end: number): PackedBlob {
+  return {
+    id: input.id,
+    type: input.type,
+    offset,
+    length: end - offset,
+    rawLength: input.rawLength,
+    compression: input.compression,
+  };
+}
+
 /**
  * Lays sealed blobs into one pack buffer (from a {@link PackBufferPool}) and
  * finishes it with the sealed header and trailer in place — no concatenation
@@ -66,26 +87,13 @@ export class PackBuilder {
   }
 
   /** Copies a sealed blob given as its pieces (nonce, ciphertext, tag) into the pack. Check {@link fits} first. */
-  add(input: {
-    id: string;
-    type: BlobType;
-    pieces: Buffer[];
-    rawLength: number;
-    compression: Compression;
-  }): void {
+  add(input: SealedBlobInput): void {
     const offset = this.#size;
     for (const piece of input.pieces) {
       piece.copy(this.buffer, this.#size);
       this.#size += piece.length;
     }
-    this.#blobs.push({
-      id: input.id,
-      type: input.type,
-      offset,
-      length: this.#size - offset,
-      rawLength: input.rawLength,
-      compression: input.compression,
-    });
+    this.#blobs.push(packedBlob(input, offset, this.#size));
   }
 
   /** Writes header and trailer; returns the pack's bytes (a view of the buffer), id and blobs. */
@@ -153,23 +161,10 @@ export class PackFile {
     return this.#size + length + headerOverhead(this.#blobs.length + 1) <= this.#capacity;
   }
 
-  async add(input: {
-    id: string;
-    type: BlobType;
-    pieces: Buffer[];
-    rawLength: number;
-    compression: Compression;
-  }): Promise<void> {
+  async add(input: SealedBlobInput): Promise<void> {
     const offset = this.#size;
     for (const piece of input.pieces) await this.#append(piece);
-    this.#blobs.push({
-      id: input.id,
-      type: input.type,
-      offset,
-      length: this.#size - offset,
-      rawLength: input.rawLength,
-      compression: input.compression,
-    });
+    this.#blobs.push(packedBlob(input, offset, this.#size));
   }
 
   /** Appends the sealed header and trailer and writes out the rest; returns the pack's id, size and blobs. */
