@@ -6,3 +6,18 @@
 export const GROUP = 'cairn.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}` as const;
+
+/**
+ * The API path of Cairn's `plural` in `namespace` (the collection), of one object, or of its
+ * subresource: the one place the controller and the CLI build these paths.
+ */
+export function cairnResourcePath(
+  namespace: string,
+  plural: string,
+  name?: string,
+  subresource?: 'status',
+): string {
+  const base = `/apis/${API_VERSION}/namespaces/${namespace}/${plural}`;
+  if (name === undefined) return base;
+  return `${base}/${encodeURIComponent(name)}${subresource === undefined ? '' : `/${subresource}`}`;
+}

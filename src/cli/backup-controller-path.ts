@@ -7,7 +7,8 @@
  * yaml|json` prints the resource without submitting it.
  */
 import { type Backup, newBackup } from '../api/backup.ts';
-import { API_VERSION, DEFAULT_NAMESPACE } from '../api/common.ts';
+import { DEFAULT_NAMESPACE } from '../api/common.ts';
+import { cairnResourcePath } from '../api/group-version.ts';
 import { validateBackup } from '../api/validation.ts';
 import type { BackupSpec } from '../catalog/backup-manifest.ts';
 import type { ClusterConnection } from '../cluster/connection.ts';
@@ -71,7 +72,7 @@ export async function submitBackup(
 ): Promise<void> {
   const namespace = resource.metadata.namespace ?? DEFAULT_NAMESPACE;
   const name = resource.metadata.name;
-  const path = `/apis/${API_VERSION}/namespaces/${namespace}/backups`;
+  const path = cairnResourcePath(namespace, 'backups');
   try {
     await connection.request('POST', path, { body: resource });
   } catch (err) {

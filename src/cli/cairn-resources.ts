@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { API_VERSION, DEFAULT_NAMESPACE } from '../api/common.ts';
+import { cairnResourcePath } from '../api/group-version.ts';
 import { ClusterConnection } from '../cluster/connection.ts';
 import { isKubeStatus, KubeApiError } from '../cluster/kube-api-error.ts';
 import { CairnError } from '../errors/cairn-error.ts';
@@ -58,7 +59,7 @@ export class CairnResources {
   }
 
   #path(plural: string, name?: string): string {
-    return `/apis/${API_VERSION}/namespaces/${this.namespace}/${plural}${name === undefined ? '' : `/${name}`}`;
+    return cairnResourcePath(this.namespace, plural, name);
   }
 
   /** Turns "the API group is not served" into an error that says to install Cairn. */

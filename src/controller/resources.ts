@@ -5,7 +5,7 @@
  * optimistic-concurrency form for the writes that must happen once
  * (claiming a Backup for a run).
  */
-import { API_VERSION } from '../api/common.ts';
+import { cairnResourcePath } from '../api/group-version.ts';
 import type { ClusterConnection } from '../cluster/connection.ts';
 import { isKubeStatus } from '../cluster/kube-api-error.ts';
 
@@ -23,9 +23,7 @@ export class CairnResources {
   }
 
   path(plural: CairnPlural, name?: string, subresource?: 'status'): string {
-    const base = `/apis/${API_VERSION}/namespaces/${this.namespace}/${plural}`;
-    if (name === undefined) return base;
-    return `${base}/${encodeURIComponent(name)}${subresource === undefined ? '' : `/${subresource}`}`;
+    return cairnResourcePath(this.namespace, plural, name, subresource);
   }
 
   async get<T>(plural: CairnPlural, name: string): Promise<T | undefined> {
