@@ -67,31 +67,32 @@ export class KubeLeaseStore implements LeaseStore {
     }
   }
 
+  /** Creates the Lease; false when another holder created it first. */
   async create(record: LeaseRecord): Promise<boolean> {
-    try {
-      await this.#connection.request('POST', this.#path, {
-        body: {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name: this.#name, namespace: this.#namespace },
-          spec: record,
-        },
-        unthrottled: true,
-      });
-      return true;
-    } catch (err) {
-      if (isKubeStatus(err, 409)) return false;
-      throw err;
-    }
+    return this.#write('POST', this.#path, record);
   }
 
+  /** Replaces the Lease if it is still at `resourceVersion`; false when someone wrote it meanwhile. */
   async update(record: LeaseRecord, resourceVersion: string): Promise<boolean> {
+    return this.#write('PUT', `${this.#path}/${this.#name}`, record, resourceVersion);
+  }
+
+  async #write(
+    method: string,
+    path: string,
+    record: LeaseRecord,
+    resourceVersion?: string,
+  ): Promise<boolean> {
     try {
-      await this.#connection.request('PUT', `${this.#path}/${this.#name}`, {
+      await this.#connection.request(method, path, {
         body: {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name: this.#name, namespace: this.#namespace, resourceVersion },
+          metadata: {
+            name: this.#name,
+            namespace: this.#namespace,
+            ...(resourceVersion === undefined ? {} : { resourceVersion }),
+          },
           spec: record,
         },
         unthrottled: true,
