@@ -138,11 +138,7 @@ export class FileSystemBlobStore implements BlobStore {
       handle = await this.#createTemp(folder, temp);
       let size = 0;
       for await (const chunk of bodyChunks(body, key, options.length)) {
-        let written = 0;
-        while (written < chunk.length) {
-          const result = await handle.write(chunk, written, chunk.length - written);
-          written += result.bytesWritten;
-        }
+        await writeFully(handle, chunk);
         size += chunk.length;
       }
       await handle.sync();
@@ -185,11 +181,7 @@ export class FileSystemBlobStore implements BlobStore {
       write: async (bytes) => {
         if (handle === undefined || done) throw new Error('staged write used after commit or abort');
         try {
-          let written = 0;
-          while (written < bytes.length) {
-            const result = await handle.write(bytes, written, bytes.length - written);
-            written += result.bytesWritten;
-          }
+          await writeFully(handle, bytes);
           size += bytes.length;
         } catch (err) {
           throw storageErrorFromFs(err, `cannot write a temp file in ${this.description}`);
@@ -385,6 +377,15 @@ export class FileSystemBlobStore implements BlobStore {
 
   #pathOf(key: string): string {
     return path.join(this.root, ...key.split('/'));
+  }
+}
+
+/** Writes all of `bytes` at the file position (a write may take fewer bytes than offered). */
+async function writeFully(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const result = await handle.write(bytes, written, bytes.length - written);
+    written += result.bytesWritten;
   }
 }
 
