@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc
 // Cairn's entry point. The sources are TypeScript run by Node 24's type stripping,
 // so refuse older Node versions with a clear message instead of a syntax error.
 //
@@ -8,6 +8,10 @@
 // only the command line that starts Node can give it (v8.setFlagsFromString after start-up does not
 // resize the heap, measured): the shebang is that command line for `npx cairn`, `npm run cairn`
 // and the image's entry point; `node bin/cairn.js` runs without it.
+//
+// --expose-gc: the repository asks V8 for a young-generation collection every few MiB of
+// short-lived Buffers (src/util/young-garbage.ts, measured there). Without the flag it sets the
+// flag at run time and takes gc() from a fresh context.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

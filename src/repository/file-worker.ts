@@ -36,7 +36,8 @@ import {
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import zlib from 'node:zlib';
+import { YoungGarbage } from '../util/young-garbage.ts';
+import { ZstdCompressor, ZstdDecompressor } from '../util/zstd-context.ts';
 import { open as openSealed, sameBytes, sealPieces } from './crypto.ts';
 import { compressible } from './entropy.ts';
 
@@ -125,9 +126,18 @@ function serve(keys: WorkerKeys): void {
   const encryptionKey: KeyObject = createSecretKey(keys.encryption);
   const macKey: KeyObject = createSecretKey(keys.mac);
   let scratch = Buffer.allocUnsafe(64 * 1024);
+  /** zstd output: compressed file contents (backup), decompressed blobs (restore). */
+  let zstdOut = Buffer.allocUnsafe(64 * 1024);
+  const zstdOutOf = (bytes: number): Buffer => {
+    if (zstdOut.length < bytes) zstdOut = Buffer.allocUnsafe(bytes);
+    return zstdOut.subarray(0, bytes);
+  };
   /** Reply buffers the main thread handed back. */
   const free: ArrayBuffer[] = [];
-  const params = { [zlib.constants.ZSTD_c_compressionLevel]: keys.level };
+  const compressor = new ZstdCompressor(keys.level);
+  const decompressor = new ZstdDecompressor();
+  // Each file leaves a ciphertext or plaintext Buffer behind; collect them every few MiB.
+  const young = new YoungGarbage();
 
   const read = (req: ReadRequest): { reply: ReadReply; transfer: ArrayBuffer[] } => {
     if (scratch.length < req.maxBytes + 1) scratch = Buffer.allocUnsafe(req.maxBytes + 1);
@@ -157,14 +167,17 @@ function serve(keys: WorkerKeys): void {
     let stored: Uint8Array = plain;
     let compression: 'none' | 'zstd' = 'none';
     if (compressible(plain)) {
-      const compressed = zlib.zstdCompressSync(plain, { params });
-      if (compressed.length < plain.length) {
-        stored = compressed;
+      // Kept only when it shrinks the file: the output buffer is one byte shorter.
+      const out = zstdOutOf(size - 1);
+      const n = compressor.compressInto(plain, out);
+      if (n >= 0) {
+        stored = out.subarray(0, n);
         compression = 'zstd';
       }
     }
     const pieces = sealPieces(encryptionKey, 'data', stored);
     const need = pieces.reduce((n, p) => n + p.length, 0);
+    young.made(need);
     // An ArrayBuffer of its own (never Node's shared pool) so it can be transferred; reused once
     // the main thread hands it back, so the steady state allocates none.
     let backing = free.pop();
@@ -187,11 +200,16 @@ function serve(keys: WorkerKeys): void {
     if (sealed.length !== blob.length) return `expected ${blob.length} bytes, read ${sealed.length}`;
     const opened = openSealed(encryptionKey, 'data', sealed);
     if (opened === undefined) return 'authentication failed (bytes changed)';
-    let plain: Buffer;
-    try {
-      plain = blob.compression === 'zstd' ? zlib.zstdDecompressSync(opened) : opened;
-    } catch (err) {
-      return `it does not decompress (${(err as Error).message})`;
+    young.made(opened.length);
+    let plain: Buffer = opened;
+    if (blob.compression === 'zstd') {
+      try {
+        // One byte of room more than expected tells "longer than recorded" from "exact".
+        const out = zstdOutOf(blob.rawLength + 1);
+        plain = out.subarray(0, decompressor.decompressInto(opened, out));
+      } catch (err) {
+        return `it does not decompress (${(err as Error).message})`;
+      }
     }
     if (plain.length !== blob.rawLength)
       return `expected ${blob.rawLength} plaintext bytes, got ${plain.length}`;

@@ -9,6 +9,8 @@ import zlib from 'node:zlib';
 import { isStorageFailure } from '../errors/storage-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
+import { YoungGarbage } from '../util/young-garbage.ts';
+import { ZstdCompressor } from '../util/zstd-context.ts';
 import { Chunker, gearTable } from './chunker.ts';
 import {
   blobId,
@@ -514,9 +516,15 @@ export class BlobWriter {
   #failure: unknown;
   #aborting: Promise<void> = Promise.resolve();
   readonly stats: WriterStats = { newBlobs: 0, newBytes: 0, storedBytes: 0, packs: 0 };
+  /** One zstd context for the synchronous compressions, and its output buffer. */
+  readonly #compressor: ZstdCompressor;
+  #zstdOut = Buffer.alloc(0);
+  /** The sealed pieces are dead once copied into a pack: collected every few MiB (see YoungGarbage). */
+  readonly #young = new YoungGarbage(8 * 1024 * 1024);
 
   constructor(repo: Repository, options: WriterOptions) {
     this.#repo = repo;
+    this.#compressor = new ZstdCompressor(repo.config.compression.level);
     this.#blobs = new Limiter(options.blobsInFlight ?? 6);
     // One buffer per type being filled, plus the uploads in flight. A pack is
     // flushed at packSize; the slack lets most blobs complete a pack rather than
@@ -648,14 +656,24 @@ export class BlobWriter {
     if (Array.isArray(input)) pieces = input;
     else {
       let stored: Uint8Array = input;
-      if (compressible(input)) {
-        const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level };
+      if (!compressible(input)) {
+        // Stored as it is.
+      } else if (input.length <= SYNC_ZSTD_MAX) {
         // Small blobs are compressed synchronously: the async zlib call costs ~3× the CPU of the
-        // compression itself for 32 KiB inputs (stream setup, thread-pool hop, callbacks).
-        const compressed =
-          input.length <= SYNC_ZSTD_MAX
-            ? zlib.zstdCompressSync(input, { params })
-            : await zstdCompress(input, { params });
+        // compression itself for 32 KiB inputs (stream setup, thread-pool hop, callbacks). Into a
+        // reused buffer one byte shorter than the input (kept only when it shrinks), sealed below
+        // before anything else runs.
+        if (this.#zstdOut.length < input.length)
+          this.#zstdOut = Buffer.allocUnsafe(Math.max(input.length, 64 * 1024));
+        const out = this.#zstdOut.subarray(0, input.length - 1);
+        const n = this.#compressor.compressInto(input, out);
+        if (n >= 0) {
+          stored = out.subarray(0, n);
+          compression = 'zstd';
+        }
+      } else {
+        const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level };
+        const compressed = await zstdCompress(input, { params });
         if (compressed.length < input.length) {
           stored = compressed;
           compression = 'zstd';
@@ -668,6 +686,7 @@ export class BlobWriter {
     const append = this.#appends[type].then(() => this.#append(type, blob));
     this.#appends[type] = append.catch(() => {});
     await append;
+    this.#young.made(rawLength);
   }
 
   async #append(type: BlobType, blob: Parameters<PackBuilder['add']>[0]): Promise<void> {

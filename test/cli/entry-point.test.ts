@@ -66,10 +66,10 @@ describe('bin/cairn.js entry point', () => {
     });
   });
 
-  it('started through its shebang (as npx and the image do), Node gets the small young generation', async () => {
+  it('started through its shebang (as npx and the image do), Node gets the small young generation and gc()', async () => {
     await writeFile(
       path.join(root, 'src/cli/main.ts'),
-      "import v8 from 'node:v8';\nexport async function runCli() { let keep = []; for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 20000) keep = []; } const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); process.stdout.write(String(s.space_size)); return 0; }\n",
+      "import v8 from 'node:v8';\nexport async function runCli() { let keep = []; for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 20000) keep = []; } const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); process.stdout.write(`${s.space_size} ${typeof globalThis.gc}`); return 0; }\n",
     );
     const { stdout } = await run(path.join(root, 'bin/cairn.js'), [], {
       env: {
@@ -80,7 +80,10 @@ describe('bin/cairn.js entry point', () => {
     });
     // --max-semi-space-size=2: two semi-spaces of at most 2 MiB; the stub's garbage with survivors
     // grows V8's default young generation to 2 × 64 MiB.
-    assert.ok(Number(stdout) > 0 && Number(stdout) <= 4 * 2 ** 20, `new space ${stdout} bytes`);
+    const [newSpace, gc] = stdout.split(' ');
+    assert.ok(Number(newSpace) > 0 && Number(newSpace) <= 4 * 2 ** 20, `new space ${newSpace} bytes`);
+    // --expose-gc: the repository's young collections (src/util/young-garbage.ts) need no run-time flag.
+    assert.equal(gc, 'function');
   });
 
   it('stops quietly with the exit code so far when the reader closes stdout early (| head)', async () => {
