@@ -69,7 +69,7 @@ describe('bin/cairn.js entry point', () => {
   it('started through its shebang (as npx and the image do), Node gets the small young generation and gc()', async () => {
     await writeFile(
       path.join(root, 'src/cli/main.ts'),
-      "import v8 from 'node:v8';\nexport async function runCli() { let keep = []; for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 20000) keep = []; } const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); process.stdout.write(`${s.space_size} ${typeof globalThis.gc}`); return 0; }\n",
+      "import v8 from 'node:v8';\nexport async function runCli() { let keep = []; for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 20000) keep = []; } const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); process.stdout.write(s.space_size + ' ' + typeof globalThis.gc); return 0; }\n",
     );
     const { stdout } = await run(path.join(root, 'bin/cairn.js'), [], {
       env: {
