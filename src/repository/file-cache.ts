@@ -103,14 +103,7 @@ export class FileCache {
   /** The content of an unchanged file whose blobs are all in the index, else undefined. */
   lookup(rel: string, st: BigIntStats): readonly string[] | undefined {
     const hit = this.#old.get(rel);
-    if (
-      hit === undefined ||
-      hit.size !== Number(st.size) ||
-      hit.mtimeNs !== st.mtimeNs.toString() ||
-      hit.ctimeNs !== st.ctimeNs.toString() ||
-      hit.ino !== st.ino.toString() ||
-      !hit.content.every((id) => this.#repo.has(id))
-    ) {
+    if (hit === undefined || !this.#matches(hit, st) || !hit.content.every((id) => this.#repo.has(id))) {
       return undefined;
     }
     this.hits++;
@@ -120,6 +113,18 @@ export class FileCache {
   /** Records a file as backed up with this content. */
   record(rel: string, st: BigIntStats, content: readonly string[], size: number): void {
     if (size !== Number(st.size) || st.mtimeNs >= this.#racyFrom || st.ctimeNs >= this.#racyFrom) return;
+    // An unchanged file keeps its old entry (the same object: no second copy of its strings
+    // and ids for the rest of the backup — ~5 MB of heap for 20,000 files).
+    const old = this.#old.get(rel);
+    if (
+      old !== undefined &&
+      old.content.length === content.length &&
+      old.content.every((id, i) => id === content[i]) &&
+      this.#matches(old, st)
+    ) {
+      this.#next.set(rel, old);
+      return;
+    }
     this.#next.set(rel, {
       size,
       mtimeNs: st.mtimeNs.toString(),
@@ -127,6 +132,15 @@ export class FileCache {
       ino: st.ino.toString(),
       content,
     });
+  }
+
+  #matches(entry: CachedFile, st: BigIntStats): boolean {
+    return (
+      entry.size === Number(st.size) &&
+      entry.mtimeNs === st.mtimeNs.toString() &&
+      entry.ctimeNs === st.ctimeNs.toString() &&
+      entry.ino === st.ino.toString()
+    );
   }
 
   /** Replaces the cache file with this backup's entries (call after the snapshot is stored). */
