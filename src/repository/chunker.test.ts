@@ -110,6 +110,30 @@ describe('FastCDC chunker', () => {
     }
   });
 
+  it('cuts a prefix where the whole input would, or asks for more bytes', async () => {
+    const chunker = new Chunker(SMALL, gear);
+    // Text-like and constant runs too, so both masks and the forced maxSize cut occur.
+    const data = Buffer.concat([await pseudoRandom(200_000, 'prefix'), Buffer.alloc(150_000, 7)]);
+    let start = 0;
+    let asked = 0;
+    while (start < data.length) {
+      const whole = chunker.cut(data, start, data.length);
+      for (let end = start; end <= Math.min(data.length - 1, start + SMALL.maxSize + 10); end += 97) {
+        const n = chunker.cut(data, start, end, false);
+        if (n < 0) asked++;
+        else assert.equal(n, whole, `chunk at ${start}, ${end - start} bytes seen`);
+        assert.ok(n < 0 || n <= end - start, 'never beyond what it saw');
+      }
+      assert.equal(
+        chunker.cut(data, start, start + whole - 1, false),
+        -1,
+        'one byte short of the cut: undecided',
+      );
+      start += whole;
+    }
+    assert.ok(asked > 0);
+  });
+
   it('handles empty input, inputs shorter than minSize and exactly at the bounds', () => {
     const chunker = new Chunker(SMALL, gear);
     assert.deepEqual(lengths(chunker, new Uint8Array(0)), []);

@@ -51,13 +51,16 @@ export class Chunker {
 
   /**
    * Length of the chunk that starts at `start`, looking at `data[start, end)`.
-   * The caller passes at least `maxSize` bytes unless `end` is the end of the
-   * input (then the rest, however short, is cut at most at `maxSize`).
+   * With `final` (the default), `end` is the end of the input, or at least
+   * `maxSize` bytes are passed: the rest, however short, is cut at most at
+   * `maxSize`. Without it, -1 says the chunk ends beyond `end` (more bytes
+   * are needed). A cut depends only on the bytes before it, so any cut found
+   * in a prefix is the one the whole input gives.
    */
-  cut(data: Uint8Array, start: number, end: number): number {
+  cut(data: Uint8Array, start: number, end: number, final = true): number {
     const { minSize, avgSize, maxSize } = this.params;
     const available = end - start;
-    if (available <= minSize) return available;
+    if (available <= minSize) return final ? available : -1;
     const limit = start + Math.min(available, maxSize);
     const normal = start + Math.min(available, avgSize);
     const gear = this.#gear;
@@ -75,7 +78,7 @@ export class Chunker {
       h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
       if ((h & maskL) === 0) return i + 1 - start;
     }
-    return limit - start;
+    return final || available >= maxSize ? limit - start : -1;
   }
 
   /** Every chunk of an in-memory buffer, as views into it. */
@@ -90,11 +93,17 @@ export class Chunker {
 
   /**
    * Chunks a file (or anything readable by offset-free `read` calls) through
-   * one reusable window of at most 2 × `maxSize`, sized down to `sizeHint` for
-   * small files. Each chunk is copied out of the window (so it holds exactly
-   * its own bytes while it travels the pipeline) except the last, which may
-   * keep the window since nothing reuses it afterwards — or, with `views`,
-   * none is copied and the consumer must not keep a chunk past its turn.
+   * one reusable window of `maxSize` plus a quarter (a chunk is at most
+   * `maxSize`; the rest is room for the next reads), sized down to `sizeHint`
+   * for small files. Chunks are cut from whatever the window holds and the
+   * window is refilled when the next cut needs bytes beyond it, so only the
+   * unfinished chunk moves to its front. (Until 2026-11-25 it held 2 ×
+   * `maxSize` and cut only with `maxSize` bytes ahead: 16 instead of 10 MiB
+   * per big file being read, the same chunks.) Each chunk is copied out of
+   * the window (so it holds exactly its own bytes while it travels the
+   * pipeline) except the last, which may keep the window since nothing reuses
+   * it afterwards — or, with `views`, none is copied and the consumer must
+   * not keep a chunk past its turn.
    */
   async *chunkFile(
     read: (target: Buffer, offset: number, length: number) => Promise<number>,
@@ -102,7 +111,7 @@ export class Chunker {
     options: { views?: boolean } = {},
   ): AsyncGenerator<Uint8Array> {
     const { maxSize } = this.params;
-    const capacity = 2 * maxSize;
+    const capacity = maxSize + Math.ceil(maxSize / 4);
     let window = Buffer.allocUnsafe(Math.min(capacity, Math.max(sizeHint + 1, 4096)));
     let start = 0;
     let end = 0;
@@ -113,8 +122,9 @@ export class Chunker {
         if (n === 0) eof = true;
         else end += n;
       }
-      while (end - start >= maxSize || (eof && start < end)) {
-        const n = this.cut(window, start, end);
+      while (start < end) {
+        const n = this.cut(window, start, end, eof);
+        if (n < 0) break;
         const last = eof && start + n === end;
         // With `views`, the consumer promises to be done with a chunk (or to copy it) before
         // asking for the next one: the window's bytes are then reused without a copy.
@@ -124,6 +134,8 @@ export class Chunker {
         start += n;
       }
       if (eof) return;
+      // The unfinished chunk (shorter than maxSize) moves to the front; at least a quarter of
+      // maxSize is then free for the next reads.
       if (window.length < capacity) {
         const bigger = Buffer.allocUnsafe(capacity);
         window.copy(bigger, 0, start, end);
