@@ -37,7 +37,7 @@ import {
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { YoungGarbage } from '../util/young-garbage.ts';
-import { ZstdCompressor, ZstdDecompressor } from '../util/zstd-context.ts';
+import { ZstdCompressor, ZstdDecompressor, zstdBound } from '../util/zstd-context.ts';
 import { open as openSealed, sameBytes, sealPieces } from './crypto.ts';
 import { compressible } from './entropy.ts';
 
@@ -167,10 +167,9 @@ function serve(keys: WorkerKeys): void {
     let stored: Uint8Array = plain;
     let compression: 'none' | 'zstd' = 'none';
     if (compressible(plain)) {
-      // Kept only when it shrinks the file: the output buffer is one byte shorter.
-      const out = zstdOutOf(size - 1);
+      const out = zstdOutOf(zstdBound(size));
       const n = compressor.compressInto(plain, out);
-      if (n >= 0) {
+      if (n < size) {
         stored = out.subarray(0, n);
         compression = 'zstd';
       }

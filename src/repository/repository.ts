@@ -10,7 +10,7 @@ import { isStorageFailure } from '../errors/storage-error.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
 import { YoungGarbage } from '../util/young-garbage.ts';
-import { ZstdCompressor } from '../util/zstd-context.ts';
+import { ZstdCompressor, zstdBound } from '../util/zstd-context.ts';
 import { Chunker, gearTable } from './chunker.ts';
 import {
   blobId,
@@ -661,14 +661,12 @@ export class BlobWriter {
       } else if (input.length <= SYNC_ZSTD_MAX) {
         // Small blobs are compressed synchronously: the async zlib call costs ~3× the CPU of the
         // compression itself for 32 KiB inputs (stream setup, thread-pool hop, callbacks). Into a
-        // reused buffer one byte shorter than the input (kept only when it shrinks), sealed below
-        // before anything else runs.
-        if (this.#zstdOut.length < input.length)
-          this.#zstdOut = Buffer.allocUnsafe(Math.max(input.length, 64 * 1024));
-        const out = this.#zstdOut.subarray(0, input.length - 1);
-        const n = this.#compressor.compressInto(input, out);
-        if (n >= 0) {
-          stored = out.subarray(0, n);
+        // reused buffer, sealed below before anything else runs.
+        const bound = zstdBound(input.length);
+        if (this.#zstdOut.length < bound) this.#zstdOut = Buffer.allocUnsafe(Math.max(bound, 64 * 1024));
+        const n = this.#compressor.compressInto(input, this.#zstdOut);
+        if (n < input.length) {
+          stored = this.#zstdOut.subarray(0, n);
           compression = 'zstd';
         }
       } else {

@@ -9,17 +9,24 @@
  * for outside-heap memory only after ~64 MiB per isolate. Measured on 20,000
  * inputs of 43 KiB in a worker (`/tmp`-scripted, 2026-11-25): compress 2.26 →
  * 1.67 CPU-s and +37 → +1 MiB RSS; compress + decompress 3.57 → 2.43 CPU-s and
- * +88 → +3 MiB. No npm package does this without a native addon or WASM copy of
- * zstd; Node's own stream object does, but it exposes only a stream API that
- * chunks and copies the output.
+ * +88 → +3 MiB. No npm package does this without a native addon or a WASM copy
+ * of zstd; Node's own stream object does, but it exposes only a stream API
+ * that chunks and copies the output.
  *
  * How: the stream's native handle (`_handle.writeSync`, the call Node's own
- * `processChunkSync` makes) is driven directly with `ZSTD_e_end` per input, so
- * every call produces one complete, independent frame — the same bytes
- * `zstdCompressSync` writes — into the caller's buffer. That handle is a Node
- * internal: construction checks for it and, when it is missing (another Node
- * version), falls back to the one-shot calls, so a change in Node costs memory,
- * never correctness. `zstd-context.test.ts` checks both paths byte for byte.
+ * `processChunkSync` makes) is driven directly with `ZSTD_e_end`, so each
+ * input becomes one complete, independent frame in the caller's buffer. Node
+ * does not pass on zstd's "bytes left to flush", and a call after a frame's
+ * end starts another (empty) frame, so the compressor gives zstd an output of
+ * at least the compression bound (zstd then compresses in a single pass) and
+ * checks its own output's block headers for the frame's end before it returns.
+ * The decompressor calls again while input is left: `zstdCompressSync` itself
+ * appends an empty 9-byte frame when its output is a multiple of its 16 KiB
+ * chunk (seen on a 52,686-byte file whose frame is 16,384 bytes), and blobs
+ * written by it are read here. That handle is a Node internal: construction
+ * checks for it and, when it is missing (another Node version), falls back to
+ * the one-shot calls, so a change in Node costs memory, never correctness.
+ * `zstd-context.test.ts` checks both paths against `zstdCompressSync`.
  */
 import zlib from 'node:zlib';
 
@@ -33,19 +40,24 @@ interface NativeHandle {
     outOffset: number,
     outLength: number,
   ): void;
-  reset(): void;
   close(): void;
   onerror: (message: string, errno: number, code?: string) => void;
 }
 
-/** The native handle and its [availOut, availIn] state, or undefined when this Node does not have them. */
-function nativeOf(stream: unknown): { handle: NativeHandle; state: Uint32Array } | undefined {
+interface Native {
+  readonly handle: NativeHandle;
+  /** [availOut, availIn] after each writeSync. */
+  readonly state: Uint32Array;
+}
+
+/** The native handle and its state, or undefined when this Node does not have them. */
+function nativeOf(stream: unknown): Native | undefined {
   const s = stream as { _handle?: Partial<NativeHandle>; _writeState?: unknown };
   const handle = s._handle;
   if (
     handle === undefined ||
     typeof handle.writeSync !== 'function' ||
-    typeof handle.reset !== 'function' ||
+    typeof handle.close !== 'function' ||
     !(s._writeState instanceof Uint32Array) ||
     s._writeState.length !== 2
   )
@@ -53,10 +65,39 @@ function nativeOf(stream: unknown): { handle: NativeHandle; state: Uint32Array }
   return { handle: handle as NativeHandle, state: s._writeState };
 }
 
-/** One reusable native context; `make` builds a fresh stream after an error. */
+/**
+ * Bytes of a complete zstd frame at the start of `bytes[0, end)`, or -1 while
+ * it is unfinished (RFC 8878 §3.1.1: header, blocks up to the one marked last,
+ * then the optional checksum).
+ */
+export function zstdFrameLength(bytes: Uint8Array, end: number): number {
+  if (end < 5) return -1;
+  if (bytes[0] !== 0x28 || bytes[1] !== 0xb5 || bytes[2] !== 0x2f || bytes[3] !== 0xfd)
+    throw new Error('not a zstd frame');
+  const descriptor = bytes[4] as number;
+  const singleSegment = (descriptor >> 5) & 1;
+  const contentSizeBytes = [singleSegment, 2, 4, 8][descriptor >> 6] as number;
+  const dictionaryIdBytes = [0, 1, 2, 4][descriptor & 3] as number;
+  let at = 5 + (singleSegment === 1 ? 0 : 1) + dictionaryIdBytes + contentSizeBytes;
+  for (;;) {
+    if (at + 3 > end) return -1;
+    const header =
+      (bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16);
+    const last = header & 1;
+    const type = (header >> 1) & 3;
+    const size = header >>> 3;
+    if (type === 3) throw new Error('reserved zstd block type');
+    at += 3 + (type === 1 ? 1 : size); // RLE: one byte, repeated `size` times
+    if (last === 1) break;
+  }
+  at += (descriptor >> 2) & 1 ? 4 : 0;
+  return at <= end ? at : -1;
+}
+
+/** One reusable native context; `make` builds a fresh one after anything unexpected. */
 class Context {
   readonly #make: () => zlib.ZstdCompress | zlib.ZstdDecompress;
-  #native: { handle: NativeHandle; state: Uint32Array } | undefined;
+  #native: Native | undefined;
   #error: Error | undefined;
 
   constructor(make: () => zlib.ZstdCompress | zlib.ZstdDecompress, reuse: boolean) {
@@ -69,7 +110,7 @@ class Context {
     return this.#native !== undefined;
   }
 
-  #open(): { handle: NativeHandle; state: Uint32Array } | undefined {
+  #open(): Native | undefined {
     const native = nativeOf(this.#make());
     if (native === undefined) return undefined;
     // The handle reports errors through this callback (synchronously, inside writeSync).
@@ -79,41 +120,37 @@ class Context {
     return native;
   }
 
-  /**
-   * Runs `input` through as one whole frame into `out`. Returns the bytes
-   * written, or -1 when `out` is too small (the context is reset, ready for
-   * the next input). Throws on bad input (the context is replaced).
-   */
-  run(input: Uint8Array, out: Uint8Array): number {
+  /** Drops the context (its state is unknown after an error) for a fresh one. */
+  renew(): void {
+    this.#native?.handle.close();
+    this.#native = this.#open();
+  }
+
+  /** One writeSync with `ZSTD_e_end`; returns [bytes read, bytes written]; throws (after renewing) on an error. */
+  step(input: Uint8Array, inAt: number, out: Uint8Array, outAt: number): [number, number] {
     const native = this.#native;
     if (native === undefined) throw new Error('zstd context is not reusable on this Node');
     this.#error = undefined;
-    native.handle.writeSync(zlib.constants.ZSTD_e_end, input, 0, input.length, out, 0, out.length);
+    const inLength = input.length - inAt;
+    const outLength = out.length - outAt;
+    native.handle.writeSync(zlib.constants.ZSTD_e_end, input, inAt, inLength, out, outAt, outLength);
     const error = this.#error as Error | undefined;
     if (error !== undefined) {
-      native.handle.close();
-      this.#native = this.#open();
+      this.renew();
       throw error;
     }
-    const availOut = native.state[0] as number;
-    const availIn = native.state[1] as number;
-    // A full output buffer may hide more output still inside zstd: treat it as too small.
-    if (availIn !== 0 || availOut === 0) {
-      native.handle.reset();
-      return -1;
-    }
-    return out.length - availOut;
-  }
-
-  /** Starts the next input on a clean frame (after a truncated one left state behind). */
-  reset(): void {
-    this.#native?.handle.reset();
+    return [inLength - (native.state[1] as number), outLength - (native.state[0] as number)];
   }
 }
 
 /** `reuse: false` takes the one-shot calls (what a Node without the internal handle gets); for tests. */
 export interface ZstdContextOptions {
   readonly reuse?: boolean;
+}
+
+/** The most a zstd frame of `n` bytes of input can take (ZSTD_COMPRESSBOUND, rounded up generously). */
+export function zstdBound(n: number): number {
+  return n + (n >> 7) + 1024;
 }
 
 /** Compresses inputs one at a time, each into one standard zstd frame, reusing one context. */
@@ -130,18 +167,31 @@ export class ZstdCompressor {
   }
 
   /**
-   * Compresses `input` into `out` and returns the compressed length, or -1
-   * when the result does not fit (pass `out` one byte shorter than the input
-   * to keep only results that shrink it).
+   * Compresses `input` into `out` (at least {@link zstdBound} of the input)
+   * and returns the frame's length.
    */
   compressInto(input: Uint8Array, out: Uint8Array): number {
-    if (this.#context.reusable) return this.#context.run(input, out);
-    const compressed = zlib.zstdCompressSync(input, {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: this.#level },
-    });
-    if (compressed.length >= out.length) return -1;
-    out.set(compressed);
-    return compressed.length;
+    if (out.length < zstdBound(input.length))
+      throw new RangeError(`zstd output buffer of ${out.length} bytes is below the bound`);
+    if (!this.#context.reusable) {
+      const compressed = zlib.zstdCompressSync(input, {
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: this.#level },
+      });
+      out.set(compressed);
+      return compressed.length;
+    }
+    let read = 0;
+    let written = 0;
+    // One call with a bound-sized output; more only if zstd ever stops short of the frame's end.
+    for (let calls = 0; calls < 64; calls++) {
+      const [r, w] = this.#context.step(input, read, out, written);
+      read += r;
+      written += w;
+      if (read === input.length && zstdFrameLength(out, written) === written) return written;
+      if (r === 0 && w === 0) break;
+    }
+    this.#context.renew();
+    throw new Error('zstd did not finish the frame');
   }
 }
 
@@ -154,20 +204,35 @@ export class ZstdDecompressor {
   }
 
   /**
-   * Decompresses one frame into `out` and returns its length. Throws when the
-   * input is not zstd or its content is longer than `out` (give one byte more
-   * than expected to tell "exactly" from "longer") or the frame is truncated.
+   * Decompresses a frame (or frames, as zstdDecompressSync does) into `out`
+   * and returns the content's length. Throws when the input is not zstd, its
+   * content is longer than `out` (give one byte more than expected to tell
+   * "exactly" from "longer"), or it is truncated.
    */
   decompressInto(input: Uint8Array, out: Uint8Array): number {
     if (!this.#context.reusable) {
       const plain = zlib.zstdDecompressSync(input, { maxOutputLength: Math.max(1, out.length) });
+      if (plain.length === out.length)
+        throw new Error(`zstd content is longer than the ${out.length} bytes expected`);
       out.set(plain);
       return plain.length;
     }
-    // Belt and braces: whatever an earlier call left behind never continues into this frame.
-    this.#context.reset();
-    const n = this.#context.run(input, out);
-    if (n < 0) throw new Error(`zstd content is longer than the ${out.length} bytes expected`);
-    return n;
+    let read = 0;
+    let written = 0;
+    // Input left after a frame: the empty frame zstdCompressSync may append (see above).
+    while (read < input.length) {
+      const [r, w] = this.#context.step(input, read, out, written);
+      read += r;
+      written += w;
+      if (written === out.length) {
+        this.#context.renew();
+        throw new Error(`zstd content is longer than the ${out.length} bytes expected`);
+      }
+      if (r === 0 && w === 0) {
+        this.#context.renew();
+        throw new Error('zstd stopped before the end of its input');
+      }
+    }
+    return written;
   }
 }
