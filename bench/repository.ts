@@ -5,8 +5,11 @@
  * after a ~5 % change, restore — with `cp -a` and `rsync -a` as the I/O floor;
  * then the full backup to Ceph RGW. Caches are synced and dropped before every
  * phase (where permitted); every phase is run under `/usr/bin/time` (wall,
- * user+sys CPU seconds, peak RSS of the process tree); median of N runs; every
- * restore is verified by SHA-256 of every file. Ratios Cairn / restic printed.
+ * user+sys CPU seconds, peak RSS of the process tree) and, for Cairn and
+ * restic, the peak anonymous memory sampled from /proc (RSS without the
+ * program's own code: Node's binary keeps ~55 MiB of it resident, restic's
+ * ~16); median of N runs; every restore is verified by SHA-256 of every file.
+ * Ratios Cairn / restic printed.
  *
  * Options: --runs N (3), --scale F (1 = the issue's data set), --rgw-runs N
  * (= runs; 0 skips RGW), --keep (leave the temp folder).
@@ -138,11 +141,13 @@ async function main(): Promise<void> {
       env: { ...env, ...extra },
       logFile: path.join(root, `${tool}-${phase}-${run}.log`),
       timeFile: path.join(root, `${tool}-${phase}-${run}.time`),
+      sampleMemory: tool === 'cairn' || tool === 'restic',
     });
     const row: Row = { ...t, tool, phase, run, load1: os.loadavg()[0] ?? 0 };
     rows.push(row);
+    const anon = t.peakAnonKiB === undefined ? '' : ` (${(t.peakAnonKiB / 1024).toFixed(0)} MiB anonymous)`;
     log(
-      `run ${run} ${phase.padEnd(11)} ${tool.padEnd(6)} ${t.wall.toFixed(2)} s wall, ${(t.user + t.sys).toFixed(2)} s CPU, ${(t.maxRssKiB / 1024).toFixed(0)} MiB RSS (load ${row.load1.toFixed(1)})`,
+      `run ${run} ${phase.padEnd(11)} ${tool.padEnd(6)} ${t.wall.toFixed(2)} s wall, ${(t.user + t.sys).toFixed(2)} s CPU, ${(t.maxRssKiB / 1024).toFixed(0)} MiB RSS${anon} (load ${row.load1.toFixed(1)})`,
     );
     return row;
   };
@@ -334,6 +339,9 @@ function report(
       wall: median(r.map((x) => x.wall)),
       cpu: median(r.map((x) => x.user + x.sys)),
       rss: median(r.map((x) => x.maxRssKiB / 1024)),
+      anon: r.every((x) => x.peakAnonKiB !== undefined)
+        ? median(r.map((x) => (x.peakAnonKiB ?? 0) / 1024))
+        : undefined,
       size: r[0]?.repoBytes === undefined ? undefined : median(r.map((x) => x.repoBytes ?? 0)),
       load: median(r.map((x) => x.load1)),
       n: r.length,
@@ -347,20 +355,20 @@ function report(
     `page cache: ${info.canDrop ? 'dropped before every phase' : 'not dropped'}; medians of ${info.runs} runs`,
   );
   lines.push('');
-  lines.push('| phase | tool | wall s | CPU s | peak RSS MiB | repo MiB | load1 |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| phase | tool | wall s | CPU s | peak RSS MiB | peak anonymous MiB | repo MiB | load1 |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const phase of phases) {
     for (const tool of tools) {
       const m = med(tool, phase);
       if (m === undefined) continue;
       lines.push(
-        `| ${phase} | ${tool} | ${m.wall.toFixed(2)} | ${m.cpu.toFixed(2)} | ${m.rss.toFixed(0)} | ${m.size === undefined ? '' : (m.size / 2 ** 20).toFixed(0)} | ${m.load.toFixed(1)} |`,
+        `| ${phase} | ${tool} | ${m.wall.toFixed(2)} | ${m.cpu.toFixed(2)} | ${m.rss.toFixed(0)} | ${m.anon === undefined ? '' : m.anon.toFixed(0)} | ${m.size === undefined ? '' : (m.size / 2 ** 20).toFixed(0)} | ${m.load.toFixed(1)} |`,
       );
     }
   }
   lines.push('');
-  lines.push('| phase | wall Cairn/restic | CPU | RSS | size | target (wall) |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
+  lines.push('| phase | wall Cairn/restic | CPU | RSS | anonymous | size | target (wall) |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   const targets: Record<Phase, string> = {
     full: '≤ 0.85',
     incremental: '≤ 0.75',
@@ -374,7 +382,7 @@ function report(
     const ratio = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? '' : (a / b).toFixed(2);
     lines.push(
-      `| ${phase} | ${ratio(c.wall, r.wall)} | ${ratio(c.cpu, r.cpu)} | ${ratio(c.rss, r.rss)} | ${ratio(c.size, r.size)} | ${targets[phase]} |`,
+      `| ${phase} | ${ratio(c.wall, r.wall)} | ${ratio(c.cpu, r.cpu)} | ${ratio(c.rss, r.rss)} | ${ratio(c.anon, r.anon)} | ${ratio(c.size, r.size)} | ${targets[phase]} |`,
     );
   }
   console.log(lines.join('\n'));

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 
 /** What /usr/bin/time reports for one child process. */
@@ -11,6 +11,45 @@ export interface Timing {
   readonly sys: number;
   /** Peak resident set size in KiB. */
   readonly maxRssKiB: number;
+  /**
+   * With `sampleMemory`: the most anonymous memory (heap, stacks, buffers — RSS
+   * without the pages of the program's binary and libraries) the command's
+   * processes held at once, sampled every 25 ms from /proc/PID/smaps_rollup.
+   */
+  readonly peakAnonKiB?: number;
+}
+
+/** Processes below `pid` (children, grandchildren, …), from /proc/PID/task/TID/children. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number) => {
+    let children: number[] = [];
+    try {
+      children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    } catch {
+      return; // gone
+    }
+    for (const c of children) {
+      out.push(c);
+      visit(c);
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/** Anonymous KiB of a set of processes now (those that exit meanwhile count 0). */
+function anonKiB(pids: readonly number[]): number {
+  let sum = 0;
+  for (const p of pids) {
+    try {
+      const m = /^Anonymous:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      sum += Number(m?.[1] ?? 0);
+    } catch {
+      // exited
+    }
+  }
+  return sum;
 }
 
 export const TIME_BIN = '/usr/bin/time';
@@ -22,8 +61,15 @@ export const TIME_BIN = '/usr/bin/time';
 export async function runTimed(
   command: string,
   args: readonly string[],
-  options: { env: NodeJS.ProcessEnv; logFile: string; timeFile: string; cwd?: string },
+  options: {
+    env: NodeJS.ProcessEnv;
+    logFile: string;
+    timeFile: string;
+    cwd?: string;
+    sampleMemory?: boolean;
+  },
 ): Promise<Timing> {
+  let peakAnon = 0;
   await writeFile(options.logFile, `$ ${command} ${args.join(' ')}\n`);
   const fd = openSync(options.logFile, 'a');
   try {
@@ -33,8 +79,17 @@ export async function runTimed(
         stdio: ['ignore', fd, fd],
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       });
+      const sampler =
+        options.sampleMemory === true && child.pid !== undefined
+          ? setInterval(() => {
+              peakAnon = Math.max(peakAnon, anonKiB(descendants(child.pid as number)));
+            }, 25)
+          : undefined;
       child.on('error', reject);
-      child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+      child.on('exit', (c, signal) => {
+        clearInterval(sampler);
+        resolve(c ?? (signal ? 128 : 1));
+      });
     });
     if (code !== 0) {
       const log = await readFile(options.logFile, 'utf8').catch(() => '');
@@ -56,7 +111,13 @@ export async function runTimed(
   ) {
     throw new Error(`cannot parse ${TIME_BIN} output ${JSON.stringify(text)}`);
   }
-  return { wall, user, sys, maxRssKiB: rss };
+  return {
+    wall,
+    user,
+    sys,
+    maxRssKiB: rss,
+    ...(options.sampleMemory === true ? { peakAnonKiB: peakAnon } : {}),
+  };
 }
 
 /** The median of a non-empty list (mean of the middle two for even lengths). */
