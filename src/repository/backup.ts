@@ -203,17 +203,6 @@ const READ_MAX = 2 * 1024 * 1024;
  */
 const ENTRIES_IN_FLIGHT = 32;
 
-/**
- * Entries being backed up at once across the whole walk. ENTRIES_IN_FLIGHT
- * bounds each directory, but the walk visits 32 directories at once, so up
- * to ~1,000 entries held their lstat result and async frame while waiting
- * for a file slot — long enough to be promoted to the old generation and to
- * grow it by ~30 MB of garbage per 20,000 files (sampled with V8's heap
- * profiler, objects collected by full GCs included). 64 keep the 8 file
- * slots and both workers busy.
- */
-const ENTRY_SLOTS = 64;
-
 /** `items.map(fn)` awaited, with at most `limit` calls in flight; results in order. */
 async function mapLimited<T, R>(
   items: readonly T[],
@@ -243,8 +232,6 @@ class SourceWalk {
   readonly #files: Limiter;
   /** Bounds readdir/lstat/readlink calls: the walk visits every directory at once, the file system need not. */
   readonly #meta = new Limiter(32);
-  /** Entries between their lstat and their end, across all directories (see ENTRY_SLOTS). */
-  readonly #entries = new Limiter(ENTRY_SLOTS);
   /** Content of hard-linked files by `dev:ino`, so each is read once. */
   readonly #linked = new Map<string, Promise<{ content: string[]; size: number }>>();
 
@@ -281,27 +268,8 @@ class SourceWalk {
     return this.#writer.save('tree', encodeTree(entries.filter((e) => e !== undefined)));
   }
 
-  /**
-   * One entry of a directory, or undefined (with a warning) when it cannot be
-   * read or is not supported. Holds one of the walk's entry slots from its
-   * lstat until its file is saved (not while a directory's own entries are
-   * walked, so nesting cannot run out of slots).
-   */
+  /** One entry of a directory, or undefined (with a warning) when it cannot be read or is not supported. */
   async entry(dir: string, name: string, rel: string): Promise<TreeEntry | undefined> {
-    await this.#entries.acquire();
-    let holding = true;
-    const release = () => {
-      if (holding) this.#entries.release();
-      holding = false;
-    };
-    try {
-      return await this.#entry(dir, name, rel, release);
-    } finally {
-      release();
-    }
-  }
-
-  async #entry(dir: string, name: string, rel: string, release: () => void): Promise<TreeEntry | undefined> {
     const full = path.join(dir, name);
     let st: BigIntStats;
     try {
@@ -314,7 +282,6 @@ class SourceWalk {
     const meta = { name, ...metadataOf(st) };
     try {
       if (st.isDirectory()) {
-        release();
         const subtree = await this.directory(full, rel);
         this.counters.dirs++;
         return { ...meta, type: 'dir', subtree };
