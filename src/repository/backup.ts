@@ -200,8 +200,18 @@ const READ_MAX = 2 * 1024 * 1024;
  * expensive — and V8 runs one per ~30–60 MB of buffers the sealing allocates
  * (11 in the first 4 s of a 1 GiB backup, each freeing ~1 MB; ~1 CPU-s of GC
  * threads). The file limiter still keeps the workers busy.
+ *
+ * 8, not 32: directories are walked as entries too, so up to this many
+ * squared wait at once (32 × 32 entries held their BigIntStats and async
+ * frames while waiting for a file slot, long enough to be promoted: ~30 MB
+ * of old-generation garbage per 20,000 files, per V8's sampling heap profiler
+ * with objects collected by full GCs). A/B on the issue-6 data, 3 pairs, caches
+ * dropped: full backup 193–201 against 207–226 MiB, incremental 153–166
+ * against 157–169 MiB, wall within the noise. (A global limit of 64 entries
+ * instead moved the waiting into the limiter: the incremental then peaked at
+ * 182–190 MiB.)
  */
-const ENTRIES_IN_FLIGHT = 32;
+const ENTRIES_IN_FLIGHT = 8;
 
 /** `items.map(fn)` awaited, with at most `limit` calls in flight; results in order. */
 async function mapLimited<T, R>(
