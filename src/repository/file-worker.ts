@@ -12,9 +12,11 @@
  * - backup (`read`): open, read, close; blob id (HMAC); zstd when the sample
  *   says it pays; seal — and returns the id and the sealed bytes (transferred,
  *   not copied). The main thread only deduplicates and appends to a pack.
- * - restore (`restore`): a batch of blobs of one pack, read by the main
- *   thread into a SharedArrayBuffer (no copy, no transfer; both workers take
- *   batches of the same pack). Each blob is opened once (verify tag, length
+ * - restore (`restore`): a batch of blobs of one pack — read by the worker
+ *   itself from a pack that is a local file (one synchronous read of the
+ *   batch's range into a reused buffer), else by the main thread into a
+ *   SharedArrayBuffer (no copy, no transfer; both workers take batches of the
+ *   same pack). Each blob is opened once (verify tag, length
  *   and keyed id) and decompressed, then written to every place it goes: a
  *   file that is this one blob is written whole (temp file, owner, mode,
  *   times, close, rename); a part of a bigger file is written at its offset
@@ -97,10 +99,23 @@ export interface RestoreBlob {
   readonly parts: ReadonlyArray<{ readonly fd: number; readonly offset: number }>;
 }
 
+/**
+ * The most bytes of a pack file a worker reads for one restore batch into its
+ * reused buffer (the main thread cuts batches to fit; a single bigger blob is
+ * read into a buffer of its own).
+ */
+export const RESTORE_READ_BYTES = 4 * 1024 * 1024;
+
 export interface RestoreRequest {
   readonly kind: 'restore';
-  /** The pack's bytes from the first blob's offset (`at` counts from here). */
-  readonly span: SharedArrayBuffer;
+  /**
+   * Where the batch's sealed bytes are (`at` counts from the start of either):
+   * a span of the pack the main thread read into a shared buffer, or — for a
+   * pack that is a local file — the range of it the worker reads itself.
+   */
+  readonly source:
+    | { readonly span: SharedArrayBuffer }
+    | { readonly file: string; readonly offset: number; readonly length: number };
   readonly blobs: readonly RestoreBlob[];
 }
 
@@ -110,10 +125,14 @@ export interface RestoreProblem {
   readonly whole?: number;
   readonly part?: number;
   readonly error: string;
+  /** The blob lies beyond the end of the pack file (it is shorter than the index says). */
+  readonly cutOff?: true;
 }
 
 export interface RestoreReply {
   readonly problems: RestoreProblem[];
+  /** The pack file could not be read at all (nothing of the batch was written). */
+  readonly unreadable?: string;
 }
 
 type Request = (ReadRequest | RestoreRequest) & { readonly seq: number };
@@ -237,10 +256,47 @@ function serve(keys: WorkerKeys): void {
     renameSync(file.temp, file.full);
   };
 
+  /** Restore batches read from a pack file land here (allocated once; see RESTORE_READ_BYTES). */
+  let packBytes: Buffer | undefined;
+  /** Reads `length` bytes of `file` at `offset`; returns the buffer and how many there were. */
+  const readPack = (file: string, offset: number, length: number): [Buffer, number] => {
+    const target =
+      length <= RESTORE_READ_BYTES
+        ? (packBytes ??= Buffer.allocUnsafe(RESTORE_READ_BYTES))
+        : Buffer.allocUnsafe(length);
+    const fd = openSync(file, 'r');
+    try {
+      let filled = 0;
+      while (filled < length) {
+        const n = readSync(fd, target, filled, length - filled, offset + filled);
+        if (n === 0) break;
+        filled += n;
+      }
+      return [target, filled];
+    } finally {
+      closeSync(fd);
+    }
+  };
+
   const restore = (req: RestoreRequest): RestoreReply => {
     const problems: RestoreProblem[] = [];
-    const span = Buffer.from(req.span);
+    let span: Buffer;
+    let available: number;
+    if ('span' in req.source) {
+      span = Buffer.from(req.source.span);
+      available = span.length;
+    } else {
+      try {
+        [span, available] = readPack(req.source.file, req.source.offset, req.source.length);
+      } catch (err) {
+        return { problems, unreadable: (err as Error).message };
+      }
+    }
     req.blobs.forEach((blob, b) => {
+      if (blob.at + blob.length > available) {
+        problems.push({ blob: b, error: 'cut off', cutOff: true });
+        return;
+      }
       const plain = decode(blob, span.subarray(blob.at, blob.at + blob.length));
       if (typeof plain === 'string') {
         problems.push({ blob: b, error: plain });
@@ -344,10 +400,10 @@ export class FileWorkerPool {
     if (this.#readSpare.length < 32) this.#readSpare.push(sealed.buffer as ArrayBuffer);
   }
 
-  /** Restores a batch of blobs from a span of a pack (see RestoreRequest). */
-  restore(span: SharedArrayBuffer, blobs: readonly RestoreBlob[]): Promise<RestoreReply> {
+  /** Restores a batch of blobs of a pack (see RestoreRequest). */
+  restore(source: RestoreRequest['source'], blobs: readonly RestoreBlob[]): Promise<RestoreReply> {
     for (const blob of blobs) this.#work += Math.max(1, blob.rawLength / 32_768);
-    return this.#call({ kind: 'restore', span, blobs }, []) as Promise<RestoreReply>;
+    return this.#call({ kind: 'restore', source, blobs }, []) as Promise<RestoreReply>;
   }
 
   #call(req: ReadRequest | RestoreRequest, transfer: ArrayBuffer[]): Promise<unknown> {

@@ -147,39 +147,82 @@ describe('repository on a memory store', () => {
     );
   });
 
-  it('restores around a truncated pack: the cut-off files are reported, the others are exact', async () => {
-    const store = new MemoryBlobStore();
+  // In memory, the main thread reads pack spans; in a folder, the file workers read the pack file.
+  for (const [kind, makeStore] of [
+    ['in memory', () => new MemoryBlobStore()],
+    ['in a folder', () => new FileSystemBlobStore(path.join(dir, `store-truncated-${Date.now()}`))],
+  ] as const) {
+    it(`restores around a truncated pack ${kind}: the cut-off files are reported, the others are exact`, async () => {
+      const store = makeStore();
+      if (store instanceof FileSystemBlobStore) await mkdir(store.root, { recursive: true });
+      await initRepository(store, FAST);
+      const repo = await Repository.open(store, 'pw');
+      const src = path.join(dir, 'src-truncated');
+      await mkdir(src, { recursive: true });
+      const files = new Map<string, Buffer>();
+      for (let i = 0; i < 12; i++) files.set(`f${i}.bin`, randomBytes(20_000 + i * 3000));
+      for (const [name, data] of files) await writeFile(path.join(src, name), data);
+      const done = await backup(repo, { source: src, program: 'test' });
+      // Cut the last quarter off the pack of the last file: its blobs (and maybe others') are gone.
+      const { walkTree } = await import('./snapshot.ts');
+      let lastChunk: string | undefined;
+      for await (const { path: p, entry } of walkTree(repo, done.snapshot.tree)) {
+        if (p === 'f11.bin') lastChunk = entry.content?.[0];
+      }
+      const where = lastChunk === undefined ? undefined : repo.lookup(lastChunk);
+      assert.ok(where);
+      const key = repositoryLayout.pack(where.pack);
+      const bytes = await store.get(key);
+      await store.put(key, bytes.subarray(0, where.offset + Math.floor(where.length / 2)));
+      const out = path.join(dir, `out-truncated-${kind.replaceAll(' ', '-')}`);
+      const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
+      const failed = result.failures.map((f) => f.path);
+      assert.ok(failed.includes('f11.bin'), JSON.stringify(result.failures));
+      assert.match(
+        result.failures.find((f) => f.path === 'f11.bin')?.problem ?? '',
+        /shorter than the index says/,
+      );
+      for (const [name, data] of files) {
+        if (failed.includes(name)) continue;
+        assert.deepEqual(await readFile(path.join(out, name)), data, name);
+      }
+    });
+  }
+
+  it('reports the files of a pack file that is gone (read by the file workers), restoring the rest', async () => {
+    const root = path.join(dir, 'store-missing-pack');
+    await mkdir(root, { recursive: true });
+    const store = new FileSystemBlobStore(root);
     await initRepository(store, FAST);
     const repo = await Repository.open(store, 'pw');
-    const src = path.join(dir, 'src-truncated');
+    const src = path.join(dir, 'src-missing-pack');
     await mkdir(src, { recursive: true });
-    const files = new Map<string, Buffer>();
-    for (let i = 0; i < 12; i++) files.set(`f${i}.bin`, randomBytes(20_000 + i * 3000));
-    for (const [name, data] of files) await writeFile(path.join(src, name), data);
-    const done = await backup(repo, { source: src, program: 'test' });
-    // Cut the last quarter off the pack of the last file: its blobs (and maybe others') are gone.
+    await writeFile(path.join(src, 'kept.bin'), randomBytes(30_000));
+    const first = await backup(repo, { source: src, program: 'test' });
+    await writeFile(path.join(src, 'lost.bin'), randomBytes(30_000));
+    await backup(repo, { source: src, program: 'test' });
+    // The second backup's data pack holds lost.bin only: remove its file.
     const { walkTree } = await import('./snapshot.ts');
-    let lastChunk: string | undefined;
-    for await (const { path: p, entry } of walkTree(repo, done.snapshot.tree)) {
-      if (p === 'f11.bin') lastChunk = entry.content?.[0];
-    }
-    const where = lastChunk === undefined ? undefined : repo.lookup(lastChunk);
-    assert.ok(where);
-    const key = repositoryLayout.pack(where.pack);
-    const bytes = await store.get(key);
-    await store.put(key, bytes.subarray(0, where.offset + Math.floor(where.length / 2)));
-    const out = path.join(dir, 'out-truncated');
+    const firstPacks = new Set<string>();
+    for await (const { entry } of walkTree(repo, first.snapshot.tree))
+      for (const id of entry.content ?? []) firstPacks.add(repo.lookup(id)?.pack ?? '');
+    let lostPack: string | undefined;
+    for await (const { path: p, entry } of walkTree(
+      repo,
+      (await resolveSnapshot(repo, 'latest')).snapshot.tree,
+    ))
+      if (p === 'lost.bin') lostPack = repo.lookup(entry.content?.[0] ?? '')?.pack;
+    assert.ok(lostPack !== undefined && !firstPacks.has(lostPack));
+    await rm(store.localFile(repositoryLayout.pack(lostPack)));
+    const out = path.join(dir, 'out-missing-pack');
     const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
-    const failed = result.failures.map((f) => f.path);
-    assert.ok(failed.includes('f11.bin'), JSON.stringify(result.failures));
-    assert.match(
-      result.failures.find((f) => f.path === 'f11.bin')?.problem ?? '',
-      /shorter than the index says/,
+    assert.deepEqual(
+      result.failures.map((f) => f.path),
+      ['lost.bin'],
     );
-    for (const [name, data] of files) {
-      if (failed.includes(name)) continue;
-      assert.deepEqual(await readFile(path.join(out, name)), data, name);
-    }
+    assert.match(result.failures[0]?.problem ?? '', new RegExp(`pack ${lostPack} cannot be read: .*ENOENT`));
+    assert.deepEqual(await readFile(path.join(out, 'kept.bin')), await readFile(path.join(src, 'kept.bin')));
+    await assert.rejects(readFile(path.join(out, 'lost.bin')), { code: 'ENOENT' });
   });
 
   it('round-trips a small tree, dedups, and check names files of a missing pack', async () => {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { readRange } from '../storage/blob-store.ts';
 import { messageOf } from '../storage/body.ts';
 import { repositoryError } from './errors.ts';
-import { FileWorkerPool, type RestoreBlob, type RestoreReply } from './file-worker.ts';
+import { FileWorkerPool, RESTORE_READ_BYTES, type RestoreBlob, type RestoreReply } from './file-worker.ts';
 import { repositoryLayout } from './format.ts';
 import { Limiter } from './limiter.ts';
 import type { IndexEntry, Repository } from './repository.ts';
@@ -303,10 +303,13 @@ class RestoreRun {
   }
 
   /**
-   * Reads the span of a pack that holds the needed blobs into a shared
-   * buffer, then hands the blobs to the file workers in batches (both workers
-   * take batches of one pack; nothing is copied or transferred): each blob is
-   * opened and verified once, and written wherever it goes.
+   * Hands the needed blobs of a window of a pack to the file workers in
+   * batches: each blob is opened and verified once, and written wherever it
+   * goes. A pack that is a local file (`BlobStore.localFile`) is read by the
+   * workers themselves, each its batch's range (at most RESTORE_READ_BYTES,
+   * so their read buffers stay one size); any other is read here into a
+   * shared buffer both workers take batches of (nothing copied or
+   * transferred).
    */
   async #restorePack(pack: string, blobs: IndexEntry[], spans: SpanPool): Promise<void> {
     blobs.sort((a, b) => a.offset - b.offset);
@@ -314,24 +317,20 @@ class RestoreRun {
     const last = blobs[blobs.length - 1] as IndexEntry;
     const start = first.offset;
     const length = last.offset + last.length - start;
-    const shared = await spans.acquire(length);
+    const key = repositoryLayout.pack(pack);
+    const file = this.#repo.store.localFile?.(key);
+    const shared = file === undefined ? await spans.acquire(length) : undefined;
     try {
-      let read: number;
-      try {
-        read = (
-          await readRange(
-            this.#repo.store,
-            repositoryLayout.pack(pack),
-            { offset: start, length },
-            Buffer.from(shared, 0, length),
-          )
-        ).length;
-      } catch (err) {
-        for (const blob of blobs) {
-          for (const p of this.#placements.get(blob.id) ?? [])
-            this.#fail(p.job, `pack ${pack} cannot be read: ${messageOf(err)}`);
+      // Bytes of the window there are: what was read here, or (read by the workers) all until they say.
+      let read = length;
+      if (shared !== undefined) {
+        try {
+          const target = Buffer.from(shared, 0, length);
+          read = (await readRange(this.#repo.store, key, { offset: start, length }, target)).length;
+        } catch (err) {
+          for (const blob of blobs) this.#failBlob(blob, `pack ${pack} cannot be read: ${messageOf(err)}`);
+          return;
         }
-        return;
       }
       const batches: Batch[] = [];
       let batch: Batch = { items: [], refs: [] };
@@ -339,11 +338,7 @@ class RestoreRun {
       for (const blob of blobs) {
         if (blob.offset + blob.length - start > read) {
           // A truncated pack: the shared buffer beyond `read` holds an earlier pack's bytes.
-          for (const p of this.#placements.get(blob.id) ?? [])
-            this.#fail(
-              p.job,
-              `pack ${pack} is shorter than the index says (data blob ${blob.id} is cut off)`,
-            );
+          this.#failBlob(blob, cutOff(pack, blob));
           continue;
         }
         const whole: FileJob[] = [];
@@ -354,6 +349,17 @@ class RestoreRun {
           else if (this.#openPart(p.job)) parts.push(p);
         }
         if (whole.length === 0 && parts.length === 0) continue;
+        const head = batch.refs[0]?.blob;
+        if (
+          file !== undefined &&
+          head !== undefined &&
+          blob.offset + blob.length - head.offset > RESTORE_READ_BYTES
+        ) {
+          // The workers' read buffers hold RESTORE_READ_BYTES: the next blob starts a new batch.
+          batches.push(batch);
+          batch = { items: [], refs: [] };
+          bytes = 0;
+        }
         batch.items.push({
           at: blob.offset - start,
           length: blob.length,
@@ -381,12 +387,26 @@ class RestoreRun {
         }
       }
       if (batch.items.length > 0) batches.push(batch);
-      await Promise.all(
-        batches.map(async (b) => this.#settle(pack, b, await this.#workers.restore(shared, b.items))),
-      );
+      const send = (b: Batch): Promise<RestoreReply> => {
+        if (file === undefined) return this.#workers.restore({ span: shared as SharedArrayBuffer }, b.items);
+        // The batch's own range of the file; its blobs' `at` count from the range's start.
+        const from = (b.items[0] as RestoreBlob).at;
+        const tail = b.items[b.items.length - 1] as RestoreBlob;
+        const items = b.items.map((item) => ({ ...item, at: item.at - from }));
+        return this.#workers.restore(
+          { file, offset: start + from, length: tail.at + tail.length - from },
+          items,
+        );
+      };
+      await Promise.all(batches.map(async (b) => this.#settle(pack, b, await send(b))));
     } finally {
-      spans.release(shared);
+      if (shared !== undefined) spans.release(shared);
     }
+  }
+
+  /** Fails every file a blob goes to. */
+  #failBlob(blob: IndexEntry, problem: string): void {
+    for (const p of this.#placements.get(blob.id) ?? []) this.#fail(p.job, problem);
   }
 
   /** Opens the temp file of a file of several blobs once (the workers write into it by fd); false when it failed. */
@@ -403,15 +423,27 @@ class RestoreRun {
 
   /** Books a batch's outcome: whole files are done, parts count down their file. */
   #settle(pack: string, batch: Batch, reply: RestoreReply): void {
+    if (reply.unreadable !== undefined) {
+      for (const { blob } of batch.refs)
+        this.#failBlob(blob, `pack ${pack} cannot be read: ${reply.unreadable}`);
+      return;
+    }
     const broken = new Map<number, string>();
     const failedWhole = new Map<string, string>();
     const failedPart = new Map<string, string>();
+    /** Blobs beyond the end of the pack file (read by the worker): their files fail with that. */
+    const cut = new Set<number>();
     for (const p of reply.problems) {
-      if (p.whole !== undefined) failedWhole.set(`${p.blob}:${p.whole}`, p.error);
+      if (p.cutOff === true) cut.add(p.blob);
+      else if (p.whole !== undefined) failedWhole.set(`${p.blob}:${p.whole}`, p.error);
       else if (p.part !== undefined) failedPart.set(`${p.blob}:${p.part}`, p.error);
       else broken.set(p.blob, p.error);
     }
     batch.refs.forEach(({ blob, whole, parts }, b) => {
+      if (cut.has(b)) {
+        this.#failBlob(blob, cutOff(pack, blob));
+        return;
+      }
       const damage = broken.get(b);
       const damaged = `data blob ${blob.id} in pack ${pack} is damaged: ${damage}`;
       whole.forEach((job, i) => {
@@ -537,6 +569,10 @@ class RestoreRun {
 /** Random per process, then a counter: a name no other run makes (randomBytes per file was ~0.1 CPU-s per 20,000 files). */
 const tempPrefix = randomBytes(4).toString('hex');
 let tempCount = 0;
+
+function cutOff(pack: string, blob: IndexEntry): string {
+  return `pack ${pack} is shorter than the index says (data blob ${blob.id} is cut off)`;
+}
 
 /** A directory of planned files: its path and its path in the snapshot. */
 interface PlannedDir {

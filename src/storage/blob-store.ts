@@ -91,6 +91,15 @@ export interface BlobStore {
    */
   readInto?(key: string, range: Required<ByteRange>, target: Uint8Array): Promise<number>;
 
+  /**
+   * Optional: the path of an object's bytes on this machine, for readers that
+   * read it themselves (restore's file workers read their batch of a pack
+   * with one synchronous call instead of the main thread holding the span).
+   * Only stores whose objects are plain local files have it; wrappers that
+   * change what a read does (fault injection) leave it out.
+   */
+  localFile?(key: string): string;
+
   /** Streams a whole object, or a range of it, with bounded memory. Rejects with `not-found` when absent. */
   getStream(key: string, range?: ByteRange): Promise<Readable>;
 

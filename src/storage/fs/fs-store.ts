@@ -85,6 +85,10 @@ export class FileSystemBlobStore implements BlobStore {
     }
   }
 
+  localFile(key: string): string {
+    return this.#pathOf(key);
+  }
+
   async readInto(key: string, range: Required<ByteRange>, target: Uint8Array): Promise<number> {
     const handle = await this.#openForRead(key);
     try {

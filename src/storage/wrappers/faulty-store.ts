@@ -46,6 +46,7 @@ export class FaultyBlobStore implements BlobStore {
     delete: 0,
   };
   readonly #faults: ActiveFault[] = [];
+  // No localFile: a reader of the file itself would bypass the injected faults.
   /** Present when the inner store has it; faults and counts as a `get`. */
   readonly readInto?: (key: string, range: Required<ByteRange>, target: Uint8Array) => Promise<number>;
 

@@ -10,12 +10,15 @@ export class ReadOnlyBlobStore implements BlobStore {
   readonly description: string;
   readonly inner: BlobStore;
   readonly readInto?: (key: string, range: Required<ByteRange>, target: Uint8Array) => Promise<number>;
+  readonly localFile?: (key: string) => string;
 
   constructor(inner: BlobStore) {
     this.inner = inner;
     this.description = `${inner.description} (read-only)`;
     const readInto = inner.readInto?.bind(inner);
     if (readInto !== undefined) this.readInto = readInto;
+    const localFile = inner.localFile?.bind(inner);
+    if (localFile !== undefined) this.localFile = localFile;
   }
 
   get(key: string, range?: ByteRange): Promise<Buffer> {

@@ -60,6 +60,8 @@ export class RetryingBlobStore implements BlobStore {
   readonly #onRetry: RetryHooks['onRetry'];
   /** Present when the inner store has it (see BlobStore.readInto). */
   readonly readInto?: (key: string, range: Required<ByteRange>, target: Uint8Array) => Promise<number>;
+  /** Present when the inner store has it (see BlobStore.localFile). */
+  readonly localFile?: (key: string) => string;
 
   /** The inner store's staging, when it has one; tried once, like streamed puts. */
   readonly stage?: () => Promise<StagedWrite>;
@@ -76,6 +78,9 @@ export class RetryingBlobStore implements BlobStore {
     if (readInto !== undefined) {
       this.readInto = (key, range, target) => this.#attempt('get', key, () => readInto(key, range, target));
     }
+    // Local files: a failed read there is not the kind of fault a retry fixes.
+    const localFile = inner.localFile?.bind(inner);
+    if (localFile !== undefined) this.localFile = localFile;
   }
 
   get(key: string, range?: ByteRange): Promise<Buffer> {
