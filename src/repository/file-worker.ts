@@ -260,10 +260,12 @@ function serve(keys: WorkerKeys): void {
   let packBytes: Buffer | undefined;
   /** Reads `length` bytes of `file` at `offset`; returns the buffer and how many there were. */
   const readPack = (file: string, offset: number, length: number): [Buffer, number] => {
-    const target =
-      length <= RESTORE_READ_BYTES
-        ? (packBytes ??= Buffer.allocUnsafe(RESTORE_READ_BYTES))
-        : Buffer.allocUnsafe(length);
+    let target: Buffer;
+    if (length > RESTORE_READ_BYTES) target = Buffer.allocUnsafe(length);
+    else {
+      packBytes ??= Buffer.allocUnsafe(RESTORE_READ_BYTES);
+      target = packBytes;
+    }
     const fd = openSync(file, 'r');
     try {
       let filled = 0;
