@@ -17,7 +17,18 @@ import { listKeyFiles, removeKeyFile } from './key-file.ts';
 import { PackBuilder, readPackHeader } from './pack.ts';
 import { INCOMPRESSIBLE_BITS_PER_BYTE, initRepository, Repository, sampleEntropy } from './repository.ts';
 import { restore } from './restore.ts';
-import { resolveSnapshot } from './snapshot.ts';
+import { resolveSnapshot, walkTree } from './snapshot.ts';
+
+/** Where the first chunk of `file` in a snapshot's tree is stored (its index entry). */
+async function firstChunkOf(repo: Repository, tree: string, file: string) {
+  for await (const { path: p, entry } of walkTree(repo, tree)) {
+    if (p !== file) continue;
+    const where = repo.lookup(entry.content?.[0] ?? '');
+    assert.ok(where, `${file}'s first chunk is indexed`);
+    return where;
+  }
+  assert.fail(`${file} is not in the tree`);
+}
 
 const FAST = {
   password: 'pw',
@@ -164,13 +175,7 @@ describe('repository on a memory store', () => {
       for (const [name, data] of files) await writeFile(path.join(src, name), data);
       const done = await backup(repo, { source: src, program: 'test' });
       // Cut the last quarter off the pack of the last file: its blobs (and maybe others') are gone.
-      const { walkTree } = await import('./snapshot.ts');
-      let lastChunk: string | undefined;
-      for await (const { path: p, entry } of walkTree(repo, done.snapshot.tree)) {
-        if (p === 'f11.bin') lastChunk = entry.content?.[0];
-      }
-      const where = lastChunk === undefined ? undefined : repo.lookup(lastChunk);
-      assert.ok(where);
+      const where = await firstChunkOf(repo, done.snapshot.tree, 'f11.bin');
       const key = repositoryLayout.pack(where.pack);
       const bytes = await store.get(key);
       await store.put(key, bytes.subarray(0, where.offset + Math.floor(where.length / 2)));
@@ -202,17 +207,12 @@ describe('repository on a memory store', () => {
     await writeFile(path.join(src, 'lost.bin'), randomBytes(30_000));
     await backup(repo, { source: src, program: 'test' });
     // The second backup's data pack holds lost.bin only: remove its file.
-    const { walkTree } = await import('./snapshot.ts');
     const firstPacks = new Set<string>();
     for await (const { entry } of walkTree(repo, first.snapshot.tree))
       for (const id of entry.content ?? []) firstPacks.add(repo.lookup(id)?.pack ?? '');
-    let lostPack: string | undefined;
-    for await (const { path: p, entry } of walkTree(
-      repo,
-      (await resolveSnapshot(repo, 'latest')).snapshot.tree,
-    ))
-      if (p === 'lost.bin') lostPack = repo.lookup(entry.content?.[0] ?? '')?.pack;
-    assert.ok(lostPack !== undefined && !firstPacks.has(lostPack));
+    const latest = (await resolveSnapshot(repo, 'latest')).snapshot.tree;
+    const lostPack = (await firstChunkOf(repo, latest, 'lost.bin')).pack;
+    assert.ok(!firstPacks.has(lostPack));
     await rm(store.localFile(repositoryLayout.pack(lostPack)));
     const out = path.join(dir, 'out-missing-pack');
     const result = await restore(repo, { snapshot: await resolveSnapshot(repo, 'latest'), target: out });
@@ -258,13 +258,7 @@ describe('repository on a memory store', () => {
     const healthy = await checkRepository(repo, { readData: true });
     assert.ok(healthy.healthy, JSON.stringify(healthy.problems));
     // Lose the pack of one.bin's first chunk: check names it and the file.
-    const { walkTree } = await import('./snapshot.ts');
-    let firstChunk: string | undefined;
-    for await (const { path: p, entry } of walkTree(repo, first.snapshot.tree)) {
-      if (p === 'a/b/one.bin') firstChunk = entry.content?.[0];
-    }
-    const where = firstChunk === undefined ? undefined : repo.lookup(firstChunk);
-    assert.ok(where);
+    const where = await firstChunkOf(repo, first.snapshot.tree, 'a/b/one.bin');
     await store.delete(repositoryLayout.pack(where.pack));
     const report = await checkRepository(repo);
     assert.equal(report.healthy, false);
