@@ -111,11 +111,10 @@ export interface RestoreRequest {
   /**
    * Where the batch's sealed bytes are (`at` counts from the start of either):
    * a span of the pack the main thread read into a shared buffer, or — for a
-   * pack that is a local file — the range of it the worker reads itself.
+   * pack that is a local file — the file from `offset` on, of which the worker
+   * reads the range its blobs cover.
    */
-  readonly source:
-    | { readonly span: SharedArrayBuffer }
-    | { readonly file: string; readonly offset: number; readonly length: number };
+  readonly source: { readonly span: SharedArrayBuffer } | { readonly file: string; readonly offset: number };
   readonly blobs: readonly RestoreBlob[];
 }
 
@@ -166,14 +165,10 @@ function serve(keys: WorkerKeys): void {
     } catch (err) {
       return { reply: failure(err), transfer: [] };
     }
-    let size = 0;
+    let size: number;
     try {
-      for (;;) {
-        const n = readSync(fd, scratch, size, req.maxBytes + 1 - size, null);
-        if (n === 0) break;
-        size += n;
-        if (size > req.maxBytes) break;
-      }
+      // One byte more than allowed tells "too big" from "exactly the limit".
+      size = readUpTo(fd, scratch, req.maxBytes + 1, null);
     } catch (err) {
       return { reply: failure(err), transfer: [] };
     } finally {
@@ -258,8 +253,8 @@ function serve(keys: WorkerKeys): void {
 
   /** Restore batches read from a pack file land here (allocated once; see RESTORE_READ_BYTES). */
   let packBytes: Buffer | undefined;
-  /** Reads `length` bytes of `file` at `offset`; returns the buffer and how many there were. */
-  const readPack = (file: string, offset: number, length: number): [Buffer, number] => {
+  /** Reads `length` bytes of `file` at `position`; returns the buffer and how many there were. */
+  const readPack = (file: string, position: number, length: number): [Buffer, number] => {
     let target: Buffer;
     if (length > RESTORE_READ_BYTES) target = Buffer.allocUnsafe(length);
     else {
@@ -268,13 +263,7 @@ function serve(keys: WorkerKeys): void {
     }
     const fd = openSync(file, 'r');
     try {
-      let filled = 0;
-      while (filled < length) {
-        const n = readSync(fd, target, filled, length - filled, offset + filled);
-        if (n === 0) break;
-        filled += n;
-      }
-      return [target, filled];
+      return [target, readUpTo(fd, target, length, position)];
     } finally {
       closeSync(fd);
     }
@@ -282,24 +271,31 @@ function serve(keys: WorkerKeys): void {
 
   const restore = (req: RestoreRequest): RestoreReply => {
     const problems: RestoreProblem[] = [];
+    /** The batch's bytes, holding the source's bytes from `base` on, `available` of them. */
     let span: Buffer;
+    let base = 0;
     let available: number;
     if ('span' in req.source) {
       span = Buffer.from(req.source.span);
       available = span.length;
     } else {
+      // Only the range the batch's blobs cover.
+      const first = req.blobs[0];
+      const last = req.blobs[req.blobs.length - 1];
+      if (first === undefined || last === undefined) return { problems };
+      base = first.at;
       try {
-        [span, available] = readPack(req.source.file, req.source.offset, req.source.length);
+        [span, available] = readPack(req.source.file, req.source.offset + base, last.at + last.length - base);
       } catch (err) {
         return { problems, unreadable: (err as Error).message };
       }
     }
     req.blobs.forEach((blob, b) => {
-      if (blob.at + blob.length > available) {
+      if (blob.at + blob.length - base > available) {
         problems.push({ blob: b, error: 'cut off', cutOff: true });
         return;
       }
-      const plain = decode(blob, span.subarray(blob.at, blob.at + blob.length));
+      const plain = decode(blob, span.subarray(blob.at - base, blob.at - base + blob.length));
       if (typeof plain === 'string') {
         problems.push({ blob: b, error: plain });
         return;
@@ -331,6 +327,17 @@ function serve(keys: WorkerKeys): void {
       port.postMessage({ seq: req.seq, reply: restore(req) });
     }
   });
+}
+
+/** Reads into `target` until `length` bytes or the end of the file; returns how many were read. `position` null: from the file's position on. */
+function readUpTo(fd: number, target: Buffer, length: number, position: number | null): number {
+  let filled = 0;
+  while (filled < length) {
+    const n = readSync(fd, target, filled, length - filled, position === null ? null : position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
 }
 
 function failure(err: unknown): ReadReply {

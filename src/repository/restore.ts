@@ -387,18 +387,10 @@ class RestoreRun {
         }
       }
       if (batch.items.length > 0) batches.push(batch);
-      const send = (b: Batch): Promise<RestoreReply> => {
-        if (file === undefined) return this.#workers.restore({ span: shared as SharedArrayBuffer }, b.items);
-        // The batch's own range of the file; its blobs' `at` count from the range's start.
-        const from = (b.items[0] as RestoreBlob).at;
-        const tail = b.items[b.items.length - 1] as RestoreBlob;
-        const items = b.items.map((item) => ({ ...item, at: item.at - from }));
-        return this.#workers.restore(
-          { file, offset: start + from, length: tail.at + tail.length - from },
-          items,
-        );
-      };
-      await Promise.all(batches.map(async (b) => this.#settle(pack, b, await send(b))));
+      const source = file === undefined ? { span: shared as SharedArrayBuffer } : { file, offset: start };
+      await Promise.all(
+        batches.map(async (b) => this.#settle(pack, b, await this.#workers.restore(source, b.items))),
+      );
     } finally {
       if (shared !== undefined) spans.release(shared);
     }
@@ -594,17 +586,17 @@ function relOf(job: FileJob): string {
 
 /** The same name every time for a job (its number is fixed when planned). */
 function tempOf(job: FileJob): string {
-  return path.join(
-    job.parent.full,
-    `.${job.entry.name}.cairn-restore-${tempPrefix}${job.tempId.toString(36)}`,
-  );
+  return tempPath(job.parent.full, job.entry.name, job.tempId);
 }
 
+/** A fresh temp name beside `full`. */
 function tempName(full: string): string {
-  return path.join(
-    path.dirname(full),
-    `.${path.basename(full)}.cairn-restore-${tempPrefix}${(tempCount++).toString(36)}`,
-  );
+  return tempPath(path.dirname(full), path.basename(full), tempCount++);
+}
+
+/** The temp name numbered `id` for `name` in `dir`: hidden, and no other run makes it. */
+function tempPath(dir: string, name: string, id: number): string {
+  return path.join(dir, `.${name}.cairn-restore-${tempPrefix}${id.toString(36)}`);
 }
 
 /** [atime, mtime] in seconds; nanoseconds beyond a double's precision (≈0.2 µs today) are lost. */
