@@ -243,7 +243,7 @@ class SourceWalk {
   /** Bounds readdir/lstat/readlink calls: the walk visits every directory at once, the file system need not. */
   readonly #meta = new Limiter(32);
   /** Content of hard-linked files by `dev:ino`, so each is read once. */
-  readonly #linked = new Map<string, Promise<{ content: string[]; size: number }>>();
+  readonly #linked = new Map<string, Promise<{ content: readonly string[]; size: number }>>();
 
   readonly #cache: FileCache | undefined;
   readonly #workers: FileWorkerPool;
@@ -303,13 +303,14 @@ class SourceWalk {
       }
       if (st.isFile()) {
         const hardlink = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
-        let read: Promise<{ content: string[]; size: number }>;
+        let read: Promise<{ content: readonly string[]; size: number }>;
         const known = hardlink === undefined ? undefined : this.#linked.get(hardlink);
         const cacheKey = rel === '' ? name : rel;
         const cached = known === undefined ? this.#cache?.lookup(cacheKey, st) : undefined;
         if (known !== undefined) read = known;
         else if (cached !== undefined)
-          read = Promise.resolve({ content: [...cached], size: Number(st.size) });
+          // The cache's own array: record() then knows the entry is unchanged (see FileCache.record).
+          read = Promise.resolve({ content: cached, size: Number(st.size) });
         else {
           const expected = Number(st.size);
           read = this.#files.run(() => this.#file(full, expected));

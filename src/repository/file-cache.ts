@@ -110,18 +110,16 @@ export class FileCache {
     return hit.content;
   }
 
-  /** Records a file as backed up with this content. */
+  /**
+   * Records a file as backed up with this content. Given the very array
+   * {@link lookup} returned for it (and the same `st`), the file is unchanged
+   * and keeps its old entry: no second copy of its strings and ids for the
+   * rest of the backup (~5 MB of heap for 20,000 files), and no second check.
+   */
   record(rel: string, st: BigIntStats, content: readonly string[], size: number): void {
     if (size !== Number(st.size) || st.mtimeNs >= this.#racyFrom || st.ctimeNs >= this.#racyFrom) return;
-    // An unchanged file keeps its old entry (the same object: no second copy of its strings
-    // and ids for the rest of the backup — ~5 MB of heap for 20,000 files).
     const old = this.#old.get(rel);
-    if (
-      old !== undefined &&
-      old.content.length === content.length &&
-      old.content.every((id, i) => id === content[i]) &&
-      this.#matches(old, st)
-    ) {
+    if (old !== undefined && old.content === content) {
       this.#next.set(rel, old);
       return;
     }
