@@ -93,26 +93,26 @@ export class Chunker {
 
   /**
    * Chunks a file (or anything readable by offset-free `read` calls) through
-   * one reusable window of `maxSize` plus a quarter (a chunk is at most
-   * `maxSize`; the rest is room for the next reads), sized down to `sizeHint`
-   * for small files. Chunks are cut from whatever the window holds and the
-   * window is refilled when the next cut needs bytes beyond it, so only the
-   * unfinished chunk moves to its front. (Until 2026-11-25 it held 2 ×
-   * `maxSize` and cut only with `maxSize` bytes ahead: 16 instead of 10 MiB
-   * per big file being read, the same chunks.) Each chunk is copied out of
-   * the window (so it holds exactly its own bytes while it travels the
-   * pipeline) except the last, which may keep the window since nothing reuses
-   * it afterwards — or, with `views`, none is copied and the consumer must
-   * not keep a chunk past its turn.
+   * one window. Each time the window is cut as far as its bytes allow, the
+   * chunks found are yielded as one group of views into the window: they stay
+   * valid until the consumer asks for the next group (the window is then
+   * refilled, and only the unfinished chunk moves to its front). A consumer
+   * that keeps a chunk longer copies it.
+   *
+   * The window starts at 4 × `avgSize` (4 MiB by default; less for a smaller
+   * `sizeHint`) and doubles, up to `maxSize` plus a quarter, only when an
+   * unfinished chunk fills more than half of it — chunks cluster around
+   * `avgSize`, but data without cut points (zeros) makes `maxSize` ones. Until
+   * 2026-11-26 it started at `maxSize` plus a quarter (10 MiB per big file
+   * being read; before 2026-11-25, 16 MiB), for the same chunks.
    */
-  async *chunkFile(
+  async *chunkGroups(
     read: (target: Buffer, offset: number, length: number) => Promise<number>,
     sizeHint: number,
-    options: { views?: boolean } = {},
-  ): AsyncGenerator<Uint8Array> {
-    const { maxSize } = this.params;
+  ): AsyncGenerator<Uint8Array[]> {
+    const { avgSize, maxSize } = this.params;
     const capacity = maxSize + Math.ceil(maxSize / 4);
-    let window = Buffer.allocUnsafe(Math.min(capacity, Math.max(sizeHint + 1, 4096)));
+    let window = Buffer.allocUnsafe(Math.min(capacity, 4 * avgSize, Math.max(sizeHint + 1, 4096)));
     let start = 0;
     let end = 0;
     let eof = false;
@@ -122,22 +122,19 @@ export class Chunker {
         if (n === 0) eof = true;
         else end += n;
       }
+      const group: Uint8Array[] = [];
       while (start < end) {
         const n = this.cut(window, start, end, eof);
         if (n < 0) break;
-        const last = eof && start + n === end;
-        // With `views`, the consumer promises to be done with a chunk (or to copy it) before
-        // asking for the next one: the window's bytes are then reused without a copy.
-        yield last || options.views === true
-          ? window.subarray(start, start + n)
-          : Buffer.from(window.subarray(start, start + n));
+        group.push(window.subarray(start, start + n));
         start += n;
       }
+      if (group.length > 0) yield group;
       if (eof) return;
-      // The unfinished chunk (shorter than maxSize) moves to the front; at least a quarter of
-      // maxSize is then free for the next reads.
-      if (window.length < capacity) {
-        const bigger = Buffer.allocUnsafe(capacity);
+      // The unfinished chunk (shorter than maxSize) moves to the front. At capacity, at least a
+      // quarter of maxSize is then free for the next reads; below, at least half the window.
+      if (window.length < capacity && 2 * (end - start) > window.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(capacity, 2 * window.length));
         window.copy(bigger, 0, start, end);
         window = bigger;
       } else {

@@ -23,7 +23,8 @@ export type RepositoryErrorCode =
   | 'REPOSITORY_LOCK_LOST'
   | 'REPOSITORY_PRUNE_UNSAFE'
   | 'REPOSITORY_POLICY_MISSING'
-  | 'REPOSITORY_INDEX_UNREADABLE';
+  | 'REPOSITORY_INDEX_UNREADABLE'
+  | 'REPOSITORY_WORKER_FAILED';
 
 export function repositoryError(
   code: RepositoryErrorCode,

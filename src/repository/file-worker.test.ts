@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { zstdDecompressSync } from 'node:zlib';
+import { Chunker, gearTable } from './chunker.ts';
 import { blobId, open as openSealed, splitMasterKey } from './crypto.ts';
-import { FileWorkerPool } from './file-worker.ts';
+import { type ChunkSink, FileWorkerPool } from './file-worker.ts';
+import { type ChunkerParams, DEFAULT_CHUNKER } from './format.ts';
 
 describe('FileWorkerPool', () => {
   let dir: string;
   const master = splitMasterKey(randomBytes(64));
-  const keys = { encryption: master.encryption, mac: master.mac, level: 1 };
+  const keys = { encryption: master.encryption, mac: master.mac, level: 1, chunker: DEFAULT_CHUNKER };
   const files: Buffer[] = [];
 
   before(async () => {
@@ -49,5 +51,109 @@ describe('FileWorkerPool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  describe('chunk jobs (files of more than one chunk)', () => {
+    // Small chunks, so a few hundred KiB make many chunks and several batches per window.
+    const SMALL: ChunkerParams = {
+      algorithm: 'fastcdc-gear32-v1',
+      minSize: 2048,
+      avgSize: 8192,
+      maxSize: 65536,
+    };
+    const chunkKeys = { ...keys, chunker: SMALL };
+    const reference = new Chunker(SMALL, gearTable(master.mac));
+    const idsOf = (data: Buffer) =>
+      [...reference.chunks(data)].map((c) => blobId(master.macKey, c).toString('hex'));
+    const plainOf = (data: Buffer) =>
+      new Map(
+        [...reference.chunks(data)].map((c) => [blobId(master.macKey, c).toString('hex'), Buffer.from(c)]),
+      );
+
+    /** A writer stand-in: claims each id once, keeps what is stored. */
+    const memorySink = (known: ReadonlySet<string> = new Set()) => {
+      const claimed = new Set<string>();
+      const stored = new Map<string, { compression: string; sealed: Buffer }>();
+      const sink: ChunkSink = {
+        claim: (id) => {
+          if (known.has(id) || claimed.has(id)) return false;
+          claimed.add(id);
+          return true;
+        },
+        store: async (blob, sealed) => {
+          assert.ok(claimed.has(blob.id), 'stores only what it claimed');
+          assert.ok(!stored.has(blob.id), 'stores each blob once');
+          await new Promise((r) => setTimeout(r, 1)); // a pack write takes a while
+          stored.set(blob.id, { compression: blob.compression, sealed: Buffer.from(sealed) });
+        },
+      };
+      return { sink, claimed, stored };
+    };
+
+    it('ids every chunk as the chunker would, and seals each claimed chunk once across files', async () => {
+      // b starts with a's first 300 KiB: the chunks they share are sealed and stored once.
+      const a = Buffer.concat([randomBytes(300 * 1024), Buffer.from('log line of text\n'.repeat(20_000))]);
+      const b = Buffer.concat([a.subarray(0, 300 * 1024), randomBytes(200 * 1024)]);
+      await writeFile(path.join(dir, 'big-a'), a);
+      await writeFile(path.join(dir, 'big-b'), b);
+      const pool = new FileWorkerPool(chunkKeys, 2, 0);
+      const { sink, claimed, stored } = memorySink();
+      try {
+        const [ra, rb] = await Promise.all([
+          pool.chunk(path.join(dir, 'big-a'), a.length, sink),
+          pool.chunk(path.join(dir, 'big-b'), b.length, sink),
+        ]);
+        assert.ok(ra.ok && rb.ok);
+        assert.equal(ra.size, a.length);
+        assert.equal(rb.size, b.length);
+        assert.deepEqual(ra.ids, idsOf(a));
+        assert.deepEqual(rb.ids, idsOf(b));
+        const unique = new Set([...ra.ids, ...rb.ids]);
+        assert.ok(unique.size < ra.ids.length + rb.ids.length, 'the files share chunks');
+        assert.deepEqual(new Set(stored.keys()), unique);
+        assert.deepEqual(claimed, unique);
+        const plain = new Map([...plainOf(a), ...plainOf(b)]);
+        let compressed = 0;
+        for (const [id, { compression, sealed }] of stored) {
+          const opened = openSealed(master.encryptionKey, 'data', sealed);
+          assert.ok(opened !== undefined, `blob ${id} opens`);
+          if (compression === 'zstd') compressed++;
+          assert.deepEqual(compression === 'zstd' ? zstdDecompressSync(opened) : opened, plain.get(id));
+        }
+        assert.ok(compressed > 0, 'the text part is compressed');
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('seals nothing the repository has; reports a missing file; stops a job whose store fails', async () => {
+      const data = randomBytes(256 * 1024);
+      await writeFile(path.join(dir, 'known'), data);
+      const pool = new FileWorkerPool(chunkKeys, 1, 0);
+      try {
+        const known = memorySink(new Set(idsOf(data)));
+        const reply = await pool.chunk(path.join(dir, 'known'), data.length, known.sink);
+        assert.ok(reply.ok);
+        assert.deepEqual(reply.ids, idsOf(data));
+        assert.equal(known.stored.size, 0);
+
+        const missing = await pool.chunk(path.join(dir, 'nope'), 1, memorySink().sink);
+        assert.ok(!missing.ok && missing.code === 'ENOENT');
+
+        const failing: ChunkSink = {
+          claim: () => true,
+          store: async () => {
+            throw Object.assign(new Error('disk full'), { code: 'STORAGE_TEST' });
+          },
+        };
+        await assert.rejects(pool.chunk(path.join(dir, 'known'), data.length, failing), /disk full/);
+        // The worker ended that job and still serves.
+        const again = await pool.chunk(path.join(dir, 'known'), data.length, memorySink().sink);
+        assert.ok(again.ok);
+        assert.equal(pool.started, 1);
+      } finally {
+        await pool.close();
+      }
+    });
   });
 });

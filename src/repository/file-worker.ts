@@ -12,6 +12,13 @@
  * - backup (`read`): open, read, close; blob id (HMAC); zstd when the sample
  *   says it pays; seal — and returns the id and the sealed bytes (transferred,
  *   not copied). The main thread only deduplicates and appends to a pack.
+ * - backup (`chunk`, files of more than one chunk): read, chunk and id the
+ *   file; per batch of chunks, ask the main thread which ids it still needs
+ *   (it claims them in the writer, so a chunk shared by two files is sealed
+ *   once), then seal and send only those. The file's bytes never reach the
+ *   main thread, which before did this chunking and hashing itself: ~0.45 s of
+ *   its time for the incremental's one changed 200 MiB file, in series with the
+ *   walk's 20,000 `lstat`s.
  * - restore (`restore`): a batch of blobs of one pack — read by the worker
  *   itself from a pack that is a local file (one synchronous read of the
  *   batch's range into a reused buffer), else by the main thread into a
@@ -38,15 +45,20 @@ import {
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { messageOf } from '../storage/body.ts';
 import { YoungGarbage } from '../util/young-garbage.ts';
 import { ZstdCompressor, ZstdDecompressor, zstdBound } from '../util/zstd-context.ts';
+import { Chunker, gearTable } from './chunker.ts';
 import { open as openSealed, sameBytes, sealPieces } from './crypto.ts';
 import { compressible } from './entropy.ts';
+import { repositoryError } from './errors.ts';
+import type { ChunkerParams } from './format.ts';
 
 export interface WorkerKeys {
   readonly encryption: Buffer;
   readonly mac: Buffer;
   readonly level: number;
+  readonly chunker: ChunkerParams;
 }
 
 export interface ReadRequest {
@@ -118,6 +130,59 @@ export interface RestoreRequest {
   readonly blobs: readonly RestoreBlob[];
 }
 
+/** A file of more than one chunk, chunked by the worker (see FileWorkerPool.chunk). */
+export interface ChunkRequest {
+  readonly kind: 'chunk';
+  readonly path: string;
+  /** The size lstat gave: the first read window is no bigger than the file. */
+  readonly sizeHint: number;
+}
+
+export type ChunkReply =
+  | { readonly ok: true; readonly size: number; readonly ids: string[] }
+  | { readonly ok: false; readonly error: string; readonly code?: string };
+
+/** Worker → main during a chunk job: the ids of the file's next chunks, in order. Answered by a {@link ClaimAnswer}. */
+interface ChunkIds {
+  readonly seq: number;
+  readonly ids: string[];
+}
+
+/** Main → worker: per id asked about, 1 when the worker is to seal and send it (the writer claimed it for this file). */
+interface ClaimAnswer {
+  readonly kind: 'claimed';
+  readonly seq: number;
+  readonly need: Uint8Array;
+  /** The writer failed: end the job without sealing anything. */
+  readonly stop?: true;
+}
+
+/** Worker → main: the claimed blobs of the last batch, sealed, each in a transferred buffer of its own. */
+interface ChunkSealed {
+  readonly seq: number;
+  readonly sealed: ReadonlyArray<{
+    readonly id: string;
+    readonly rawLength: number;
+    readonly compression: 'none' | 'zstd';
+    readonly bytes: ArrayBuffer;
+  }>;
+}
+
+/**
+ * Plaintext bytes of chunks a chunk job ids before it asks which to seal: the
+ * sealed batch the main thread holds is about this big, and one round trip per
+ * batch is ~0.1 % of the time its bytes take to hash.
+ */
+const CHUNK_BATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Bytes asked of the kernel per read of a big file. Reads no bigger than the
+ * readahead window (8 MiB here; often 128 KiB–8 MiB) let the kernel fetch the
+ * next part while the chunk is hashed: from a cold cache, 200 MiB read in
+ * 16 MiB requests took 0.35 s, in 2 MiB requests 0.11 s (dd, this machine).
+ */
+const READ_MAX = 2 * 1024 * 1024;
+
 /** What failed; everything not listed was written. `whole`/`part` index into the blob's lists; neither: the blob itself. */
 export interface RestoreProblem {
   readonly blob: number;
@@ -134,7 +199,7 @@ export interface RestoreReply {
   readonly unreadable?: string;
 }
 
-type Request = (ReadRequest | RestoreRequest) & { readonly seq: number };
+type Request = ((ReadRequest | RestoreRequest | ChunkRequest) & { readonly seq: number }) | ClaimAnswer;
 
 // ---- worker side ----
 
@@ -178,34 +243,98 @@ function serve(keys: WorkerKeys): void {
     if (size === 0) return { reply: { ok: true, size, empty: true }, transfer: [] };
     const plain = scratch.subarray(0, size);
     const id = createHmac('sha256', macKey).update(plain).digest('hex');
+    const { pieces, length, compression } = sealData(plain);
+    // An ArrayBuffer of its own (never Node's shared pool) so it can be transferred; reused once
+    // the main thread hands it back, so the steady state allocates none.
+    let backing = free.pop();
+    if (backing === undefined || backing.byteLength < length)
+      backing = new ArrayBuffer(Math.max(length, req.maxBytes + 64));
+    const sealed = Buffer.from(backing, 0, length);
+    copyPieces(pieces, sealed, 0);
+    return {
+      reply: { ok: true, size, id, compression, sealed },
+      transfer: [backing],
+    };
+  };
+
+  /** zstd when the sample says it pays, then AES-GCM: the pieces of a data blob and their total length. */
+  const sealData = (
+    plain: Uint8Array,
+  ): { pieces: Buffer[]; length: number; compression: 'none' | 'zstd' } => {
     let stored: Uint8Array = plain;
     let compression: 'none' | 'zstd' = 'none';
     if (compressible(plain)) {
-      const out = zstdOutOf(zstdBound(size));
+      const out = zstdOutOf(zstdBound(plain.length));
       const n = compressor.compressInto(plain, out);
-      if (n < size) {
+      if (n < plain.length) {
         stored = out.subarray(0, n);
         compression = 'zstd';
       }
     }
     const pieces = sealPieces(encryptionKey, 'data', stored);
-    const need = pieces.reduce((n, p) => n + p.length, 0);
-    young.made(need);
-    // An ArrayBuffer of its own (never Node's shared pool) so it can be transferred; reused once
-    // the main thread hands it back, so the steady state allocates none.
-    let backing = free.pop();
-    if (backing === undefined || backing.byteLength < need)
-      backing = new ArrayBuffer(Math.max(need, req.maxBytes + 64));
-    const sealed = Buffer.from(backing, 0, need);
-    let at = 0;
-    for (const p of pieces) {
-      p.copy(sealed, at);
-      at += p.length;
+    const length = pieces.reduce((n, p) => n + p.length, 0);
+    young.made(length);
+    return { pieces, length, compression };
+  };
+
+  const chunker = new Chunker(keys.chunker, gearTable(keys.mac));
+  /** Chunk jobs waiting for the main thread's answer, by seq. */
+  const asked = new Map<number, (answer: ClaimAnswer) => void>();
+
+  const chunk = async (req: ChunkRequest, seq: number): Promise<ChunkReply> => {
+    let fd: number;
+    try {
+      fd = openSync(req.path, 'r');
+    } catch (err) {
+      return failure(err);
     }
-    return {
-      reply: { ok: true, size, id, compression, sealed },
-      transfer: [backing],
-    };
+    const ids: string[] = [];
+    let size = 0;
+    try {
+      const read = async (target: Buffer, offset: number, length: number): Promise<number> => {
+        const n = readSync(fd, target, offset, Math.min(length, READ_MAX), null);
+        size += n;
+        return n;
+      };
+      for await (const group of chunker.chunkGroups(read, req.sizeHint)) {
+        let from = 0;
+        while (from < group.length) {
+          let to = from;
+          for (let bytes = 0; to < group.length && bytes < CHUNK_BATCH_BYTES; to++)
+            bytes += (group[to] as Uint8Array).length;
+          const batch = group.slice(from, to);
+          from = to;
+          const batchIds = batch.map((c) => createHmac('sha256', macKey).update(c).digest('hex'));
+          for (const id of batchIds) ids.push(id);
+          const answer = await new Promise<ClaimAnswer>((resolve) => {
+            asked.set(seq, resolve);
+            port.postMessage({ seq, ids: batchIds } satisfies ChunkIds);
+          });
+          if (answer.stop === true) return { ok: false, error: 'stopped: the backup failed' };
+          // Sealed right after the answer, before anything else runs: a claimed id is always sent.
+          // Each into an exact buffer that moves to the main thread (no buffer of a whole batch
+          // to keep or recycle: sizes vary, and a recycled one too small is garbage).
+          const sealed: Array<ChunkSealed['sealed'][number]> = [];
+          batch.forEach((plain, i) => {
+            if (answer.need[i] !== 1) return;
+            const { pieces, length, compression } = sealData(plain);
+            const bytes = new ArrayBuffer(length);
+            copyPieces(pieces, Buffer.from(bytes), 0);
+            sealed.push({ id: batchIds[i] as string, rawLength: plain.length, compression, bytes });
+          });
+          if (sealed.length > 0)
+            port.postMessage(
+              { seq, sealed } satisfies ChunkSealed,
+              sealed.map((b) => b.bytes),
+            );
+        }
+      }
+      return { ok: true, size, ids };
+    } catch (err) {
+      return failure(err);
+    } finally {
+      closeSync(fd);
+    }
   };
 
   /** Opens and verifies a sealed blob (the checks of Repository.decodeBlob); a string says why not. */
@@ -319,7 +448,13 @@ function serve(keys: WorkerKeys): void {
   };
 
   port.on('message', (req: Request) => {
-    if (req.kind === 'read') {
+    if (req.kind === 'claimed') {
+      const waiting = asked.get(req.seq);
+      asked.delete(req.seq);
+      waiting?.(req);
+    } else if (req.kind === 'chunk') {
+      void chunk(req, req.seq).then((reply) => port.postMessage({ seq: req.seq, reply }));
+    } else if (req.kind === 'read') {
       for (const b of req.recycle ?? []) free.push(b);
       const { reply, transfer } = read(req);
       port.postMessage({ seq: req.seq, reply }, transfer);
@@ -340,7 +475,14 @@ function readUpTo(fd: number, target: Buffer, length: number, position: number |
   return filled;
 }
 
-function failure(err: unknown): ReadReply {
+/** Copies sealed pieces into `target` from `at` on; returns where they end. */
+function copyPieces(pieces: readonly Buffer[], target: Buffer, at: number): number {
+  let end = at;
+  for (const p of pieces) end += p.copy(target, end);
+  return end;
+}
+
+function failure(err: unknown): { ok: false; error: string; code?: string } {
   const e = err as NodeJS.ErrnoException;
   return { ok: false, error: e.message ?? String(err), ...(e.code === undefined ? {} : { code: e.code }) };
 }
@@ -361,6 +503,17 @@ if (!isMainThread && (workerData as { cairnFileWorker?: WorkerKeys } | null)?.ca
  */
 const WORK_BEFORE_MORE_WORKERS = 2000;
 
+/** Where a chunk job's blobs go: the backup's writer (see BlobWriter.claim and storeClaimed). */
+export interface ChunkSink {
+  /** Whether the blob is to be stored (unknown to the repository and not claimed by another file); claims it if so. */
+  claim(id: string): boolean;
+  /** Appends a claimed blob, sealed, to a pack. */
+  store(
+    blob: { readonly id: string; readonly rawLength: number; readonly compression: 'none' | 'zstd' },
+    sealed: Buffer,
+  ): Promise<void>;
+}
+
 /**
  * A few file workers, started on first use and dispatched to the least busy
  * one; the second and later ones only once the job proved big (see
@@ -372,7 +525,15 @@ export class FileWorkerPool {
   readonly #size: number;
   readonly #growAfter: number;
   readonly #workers: Array<{ worker: Worker; busy: number }> = [];
-  readonly #pending = new Map<number, { resolve: (reply: unknown) => void; reject: (err: Error) => void }>();
+  readonly #pending = new Map<
+    number,
+    {
+      resolve: (reply: unknown) => void;
+      reject: (err: Error) => void;
+      /** A chunk job's messages before its reply. */
+      progress?: (msg: ChunkIds | ChunkSealed, worker: Worker) => void;
+    }
+  >();
   #seq = 0;
   /** Work handed out so far (files, or blobs weighted by size). */
   #work = 0;
@@ -409,13 +570,97 @@ export class FileWorkerPool {
     if (this.#readSpare.length < 32) this.#readSpare.push(sealed.buffer as ArrayBuffer);
   }
 
+  /**
+   * Chunks a file of more than one chunk in a worker: the worker ids each
+   * batch of chunks, `sink.claim` says which the writer still needs (and
+   * claims them), the worker seals those and `sink.store` appends them to a
+   * pack. The next batch is answered only once the last one is stored, so a
+   * job holds at most one batch of sealed bytes on the main thread. Resolves
+   * with the file's chunk ids, in order, once everything claimed is stored.
+   * When a claimed blob never arrives (the worker failed between claim and
+   * seal) or `store` fails, it rejects: the writer then holds an id it will
+   * not write, and the backup must stop.
+   */
+  async chunk(path: string, sizeHint: number, sink: ChunkSink): Promise<ChunkReply> {
+    this.#work += Math.max(1, sizeHint / 32_768);
+    let stored: Promise<void> = Promise.resolve();
+    let failed: unknown;
+    const claimed = new Set<string>();
+    const progress = (msg: ChunkIds | ChunkSealed, worker: Worker): void => {
+      const seq = msg.seq;
+      if ('ids' in msg) {
+        void stored.then(() => {
+          const need = new Uint8Array(msg.ids.length);
+          try {
+            if (failed === undefined)
+              msg.ids.forEach((id, i) => {
+                if (sink.claim(id)) {
+                  need[i] = 1;
+                  claimed.add(id);
+                }
+              });
+          } catch (err) {
+            failed = err; // the writer failed (another file's blob): the job stops
+            need.fill(0);
+          }
+          const answer: ClaimAnswer = {
+            kind: 'claimed',
+            seq,
+            need,
+            ...(failed === undefined ? {} : { stop: true }),
+          };
+          worker.postMessage(answer);
+        });
+        return;
+      }
+      const blobs = msg.sealed;
+      stored = stored.then(async () => {
+        if (failed !== undefined) return;
+        try {
+          for (const { bytes, ...blob } of blobs) {
+            await sink.store(blob, Buffer.from(bytes));
+            claimed.delete(blob.id);
+          }
+        } catch (err) {
+          failed = err;
+        }
+      });
+    };
+    let reply: ChunkReply | undefined;
+    let lost: unknown;
+    try {
+      reply = (await this.#call({ kind: 'chunk', path, sizeHint }, [], progress)) as ChunkReply;
+    } catch (err) {
+      lost = err; // the worker died
+    }
+    await stored;
+    if (failed !== undefined) throw failed;
+    if (claimed.size > 0) {
+      // Other files may already name these blobs (the writer counted them as coming): the
+      // snapshot would lack their data, so this ends the backup, not just this file.
+      throw repositoryError(
+        'REPOSITORY_WORKER_FAILED',
+        `a file worker claimed ${claimed.size} blob(s) of ${path} and never sent them: ${messageOf(lost ?? (reply?.ok === false ? reply.error : 'no reason given'))}`,
+        {
+          hint: 'Run the backup again; nothing of this run is indexed. If it recurs, report it with --debug output.',
+        },
+      );
+    }
+    if (reply === undefined) throw lost;
+    return reply;
+  }
+
   /** Restores a batch of blobs of a pack (see RestoreRequest). */
   restore(source: RestoreRequest['source'], blobs: readonly RestoreBlob[]): Promise<RestoreReply> {
     for (const blob of blobs) this.#work += Math.max(1, blob.rawLength / 32_768);
     return this.#call({ kind: 'restore', source, blobs }, []) as Promise<RestoreReply>;
   }
 
-  #call(req: ReadRequest | RestoreRequest, transfer: ArrayBuffer[]): Promise<unknown> {
+  #call(
+    req: ReadRequest | RestoreRequest | ChunkRequest,
+    transfer: ArrayBuffer[],
+    progress?: (msg: ChunkIds | ChunkSealed, worker: Worker) => void,
+  ): Promise<unknown> {
     const slot = this.#pick();
     const seq = this.#seq++;
     slot.busy++;
@@ -426,6 +671,7 @@ export class FileWorkerPool {
           resolve(reply);
         },
         reject,
+        ...(progress === undefined ? {} : { progress }),
       });
       try {
         slot.worker.postMessage({ ...req, seq }, transfer);
@@ -452,8 +698,12 @@ export class FileWorkerPool {
         resourceLimits: { maxYoungGenerationSizeMb: 4 },
       });
       worker.unref();
-      worker.on('message', (msg: { seq: number; reply: unknown }) => {
+      worker.on('message', (msg: { seq: number; reply: unknown } | ChunkIds | ChunkSealed) => {
         const p = this.#pending.get(msg.seq);
+        if (!('reply' in msg)) {
+          p?.progress?.(msg, worker);
+          return;
+        }
         this.#pending.delete(msg.seq);
         p?.resolve(msg.reply);
       });

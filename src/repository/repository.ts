@@ -261,7 +261,12 @@ export class Repository {
 
   /** The raw keys for the file workers of this process (file-worker.ts); never leaves the process. */
   workerKeys(): WorkerKeys {
-    return { encryption: this.#keys.encryption, mac: this.#keys.mac, level: this.config.compression.level };
+    return {
+      encryption: this.#keys.encryption,
+      mac: this.#keys.mac,
+      level: this.config.compression.level,
+      chunker: this.config.chunker,
+    };
   }
 
   get encryptionKey(): KeyObject {
@@ -541,25 +546,16 @@ export class BlobWriter {
 
   /**
    * Saves a blob unless it is known; resolves with its id once the pipeline
-   * accepted it. With `transient`, `plaintext` is a view the caller reuses
-   * once this resolves, so it is only read synchronously here: incompressible
-   * data is sealed at once (no copy of the plaintext), compressible data is
-   * copied for the asynchronous zstd.
+   * accepted it. `plaintext` must not change until the blob is stored (file
+   * contents take the file workers' paths instead: read, or chunk).
    */
-  async save(type: BlobType, plaintext: Uint8Array, options: { transient?: boolean } = {}): Promise<string> {
+  async save(type: BlobType, plaintext: Uint8Array): Promise<string> {
     this.#throwIfFailed();
     const id = this.#repo.blobId(plaintext);
     if (this.#repo.has(id) || this.#pending.has(id)) return id;
     this.#pending.add(id);
-    let input: Uint8Array | Buffer[] = plaintext;
-    const rawLength = plaintext.length;
-    if (options.transient === true) {
-      input = compressible(plaintext)
-        ? Buffer.from(plaintext)
-        : sealPieces(this.#repo.encryptionKey, type, plaintext);
-    }
     await this.#blobs.acquire();
-    const work = this.#process(type, id, input, rawLength).then(
+    const work = this.#process(type, id, plaintext, plaintext.length).then(
       () => undefined,
       (err: unknown) => this.#fail(err),
     );
@@ -584,6 +580,36 @@ export class BlobWriter {
     this.#throwIfFailed();
     if (this.#pending.has(blob.id)) return;
     this.#pending.add(blob.id);
+    await this.#appendSealed(blob, sealed);
+  }
+
+  /**
+   * Claims a data blob for a caller that seals it elsewhere (a file worker's
+   * chunk job) and delivers it with {@link storeClaimed}: true when the
+   * repository lacks it and nobody claimed it before. From here on, other
+   * saves of the same id count on it being written.
+   */
+  claim(id: string): boolean {
+    this.#throwIfFailed();
+    if (this.#repo.has(id) || this.#pending.has(id)) return false;
+    this.#pending.add(id);
+    return true;
+  }
+
+  /** Appends a blob claimed with {@link claim}, sealed, to the data pack. */
+  async storeClaimed(
+    blob: { id: string; rawLength: number; compression: Compression },
+    sealed: Buffer,
+  ): Promise<void> {
+    this.#throwIfFailed();
+    await this.#appendSealed({ ...blob, type: 'data' }, sealed);
+    this.#young.made(sealed.length); // dead once copied into the pack
+  }
+
+  async #appendSealed(
+    blob: { id: string; type: BlobType; rawLength: number; compression: Compression },
+    sealed: Buffer,
+  ): Promise<void> {
     const copy = { ...blob, pieces: [sealed] };
     const append = this.#appends[blob.type].then(() => this.#append(blob.type, copy));
     this.#appends[blob.type] = append.catch(() => {});
@@ -649,37 +675,32 @@ export class BlobWriter {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
-  /** `input` is the plaintext, or (already sealed, incompressible) its sealed pieces. */
-  async #process(type: BlobType, id: string, input: Uint8Array | Buffer[], rawLength: number): Promise<void> {
-    let pieces: Buffer[];
+  async #process(type: BlobType, id: string, input: Uint8Array, rawLength: number): Promise<void> {
     let compression: Compression = 'none';
-    if (Array.isArray(input)) pieces = input;
-    else {
-      let stored: Uint8Array = input;
-      if (!compressible(input)) {
-        // Stored as it is.
-      } else if (input.length <= SYNC_ZSTD_MAX) {
-        // Small blobs are compressed synchronously: the async zlib call costs ~3× the CPU of the
-        // compression itself for 32 KiB inputs (stream setup, thread-pool hop, callbacks). Into a
-        // reused buffer, sealed below before anything else runs.
-        const bound = zstdBound(input.length);
-        if (this.#zstdOut.length < bound) this.#zstdOut = Buffer.allocUnsafe(Math.max(bound, 64 * 1024));
-        const n = this.#compressor.compressInto(input, this.#zstdOut);
-        if (n < input.length) {
-          stored = this.#zstdOut.subarray(0, n);
-          compression = 'zstd';
-        }
-      } else {
-        const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level };
-        const compressed = await zstdCompress(input, { params });
-        if (compressed.length < input.length) {
-          stored = compressed;
-          compression = 'zstd';
-        }
+    let stored: Uint8Array = input;
+    if (!compressible(input)) {
+      // Stored as it is.
+    } else if (input.length <= SYNC_ZSTD_MAX) {
+      // Small blobs are compressed synchronously: the async zlib call costs ~3× the CPU of the
+      // compression itself for 32 KiB inputs (stream setup, thread-pool hop, callbacks). Into a
+      // reused buffer, sealed below before anything else runs.
+      const bound = zstdBound(input.length);
+      if (this.#zstdOut.length < bound) this.#zstdOut = Buffer.allocUnsafe(Math.max(bound, 64 * 1024));
+      const n = this.#compressor.compressInto(input, this.#zstdOut);
+      if (n < input.length) {
+        stored = this.#zstdOut.subarray(0, n);
+        compression = 'zstd';
       }
-      this.#throwIfFailed();
-      pieces = sealPieces(this.#repo.encryptionKey, type, stored);
+    } else {
+      const params = { [zlib.constants.ZSTD_c_compressionLevel]: this.#repo.config.compression.level };
+      const compressed = await zstdCompress(input, { params });
+      if (compressed.length < input.length) {
+        stored = compressed;
+        compression = 'zstd';
+      }
     }
+    this.#throwIfFailed();
+    const pieces = sealPieces(this.#repo.encryptionKey, type, stored);
     const blob = { id, type, pieces, rawLength, compression };
     const append = this.#appends[type].then(() => this.#append(type, blob));
     this.#appends[type] = append.catch(() => {});
