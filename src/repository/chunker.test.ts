@@ -135,6 +135,43 @@ describe('FastCDC chunker', () => {
     assert.ok(asked > 0);
   });
 
+  it('cuts exactly where the plain byte-at-a-time FastCDC loop cuts (the format: boundaries must never move)', async () => {
+    // The definition, written as simply as possible; cut() is an optimised version of it.
+    const reference = (params: ChunkerParams, table: Int32Array, data: Uint8Array, start: number): number => {
+      const { minSize, avgSize, maxSize } = params;
+      const bits = Math.log2(avgSize);
+      const top = (b: number) => ~((1 << (32 - b)) - 1) | 0;
+      if (data.length - start <= minSize) return data.length - start;
+      let h = 0;
+      for (let i = start + minSize - 32; i < Math.min(data.length, start + maxSize); i++) {
+        h = ((h << 1) + (table[data[i] as number] as number)) | 0;
+        if (i < start + minSize) continue;
+        if ((h & top(i - start < avgSize ? bits + 2 : bits - 2)) === 0) return i + 1 - start;
+      }
+      return Math.min(data.length - start, maxSize);
+    };
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(30_000));
+    for (const [params, data] of [
+      [SMALL, await pseudoRandom(3_000_000, 'ref')],
+      [
+        SMALL,
+        Buffer.concat([text.subarray(0, 500_000), Buffer.alloc(300_000), await pseudoRandom(77_777, 'tail')]),
+      ],
+      [DEFAULT_CHUNKER, await pseudoRandom(24 * 1024 * 1024, 'ref-default')],
+    ] as const) {
+      const chunker = new Chunker(params, gear);
+      let start = 0;
+      let chunks = 0;
+      while (start < data.length) {
+        const n = chunker.cut(data, start, data.length);
+        assert.equal(n, reference(params, gear, data, start), `chunk ${chunks} at ${start}`);
+        start += n;
+        chunks++;
+      }
+      assert.ok(chunks > 3);
+    }
+  });
+
   it('handles empty input, inputs shorter than minSize and exactly at the bounds', () => {
     const chunker = new Chunker(SMALL, gear);
     assert.deepEqual(lengths(chunker, new Uint8Array(0)), []);

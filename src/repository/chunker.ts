@@ -70,13 +70,38 @@ export class Chunker {
     let i = start + minSize - 32;
     const first = start + minSize;
     for (; i < first; i++) h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
-    for (; i < normal; i++) {
-      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
-      if ((h & maskS) === 0) return i + 1 - start;
-    }
-    for (; i < limit; i++) {
-      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
-      if ((h & maskL) === 0) return i + 1 - start;
+    // Up to avgSize the strict mask, then the loose one up to maxSize. Eight bytes per step with
+    // one test of all eight hashes; on a hit, the same eight again one at a time for the exact
+    // cut. 200 MiB of random data: 86–99 ms against 151–267 ms one byte per step (same cuts).
+    for (let phase = 0; phase < 2; phase++) {
+      const mask = phase === 0 ? maskS : maskL;
+      const stop = phase === 0 ? normal : limit;
+      for (const last = stop - 8; i <= last; i += 8) {
+        const h1 = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+        const h2 = ((h1 << 1) + (gear[data[i + 1] as number] as number)) | 0;
+        const h3 = ((h2 << 1) + (gear[data[i + 2] as number] as number)) | 0;
+        const h4 = ((h3 << 1) + (gear[data[i + 3] as number] as number)) | 0;
+        const h5 = ((h4 << 1) + (gear[data[i + 4] as number] as number)) | 0;
+        const h6 = ((h5 << 1) + (gear[data[i + 5] as number] as number)) | 0;
+        const h7 = ((h6 << 1) + (gear[data[i + 6] as number] as number)) | 0;
+        const h8 = ((h7 << 1) + (gear[data[i + 7] as number] as number)) | 0;
+        if (
+          (h1 & mask) === 0 ||
+          (h2 & mask) === 0 ||
+          (h3 & mask) === 0 ||
+          (h4 & mask) === 0 ||
+          (h5 & mask) === 0 ||
+          (h6 & mask) === 0 ||
+          (h7 & mask) === 0 ||
+          (h8 & mask) === 0
+        )
+          break;
+        h = h8;
+      }
+      for (; i < stop; i++) {
+        h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+        if ((h & mask) === 0) return i + 1 - start;
+      }
     }
     return final || available >= maxSize ? limit - start : -1;
   }
