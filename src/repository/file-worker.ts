@@ -494,12 +494,14 @@ if (!isMainThread && (workerData as { cairnFileWorker?: WorkerKeys } | null)?.ca
 // ---- main side ----
 
 /**
- * Work (in files, or restored blobs of up to 32 KiB) one worker does before
- * the pool starts more. A worker isolate costs ~12–16 MiB and ~0.1 CPU-s to
- * start, and one keeps up with a small job: the incremental backup of the
- * issue-6 data (1,001 changed files) took the same time with one worker as
- * with two, at 149–153 instead of 173–184 MiB (A/B, caches dropped), while a
- * full backup or restore of 20,000 files is 15–50 % slower with one.
+ * Work (in files, or 32 KiB units of restored blobs and chunked files) one
+ * worker does before the pool starts more. A worker isolate costs ~12–16 MiB
+ * and ~0.1 CPU-s to start, and one keeps up with a small job: 1,001 changed
+ * small files took the same time with one worker as with two, at 149–153
+ * instead of 173–184 MiB (A/B, caches dropped), while a full backup or restore
+ * of 20,000 files is 15–50 % slower with one. A chunk job counts its file's
+ * size: a changed 200 MiB file keeps one worker busy for ~0.5 s, and the small
+ * files then need the second (the issue-6 incremental: 1.17–1.29 s with it).
  */
 const WORK_BEFORE_MORE_WORKERS = 2000;
 
