@@ -501,7 +501,8 @@ if (!isMainThread && (workerData as { cairnFileWorker?: WorkerKeys } | null)?.ca
  * instead of 173–184 MiB (A/B, caches dropped), while a full backup or restore
  * of 20,000 files is 15–50 % slower with one. A chunk job counts its file's
  * size: a changed 200 MiB file keeps one worker busy for ~0.5 s, and the small
- * files then need the second (the issue-6 incremental: 1.17–1.29 s with it).
+ * files then need the second (the issue-6 incremental: 1.32–1.36 s with it,
+ * 1.48–1.64 s before chunk jobs; +20 MiB peak RSS).
  */
 const WORK_BEFORE_MORE_WORKERS = 2000;
 
