@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Cluster } from './cluster.ts';
@@ -98,7 +98,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     throw e;
   }
   const url = `http://127.0.0.1:${port}`;
-  const kubeconfig = options.kubeconfigPath ?? join(tmpdir(), `cairn-sandbox-${port}`, 'kubeconfig');
+  // The default folder is this sandbox's own: stop() removes it (a kubeconfig for a closed port
+  // helps no one, and test runs left hundreds of them in the temp folder).
+  const ownFolder =
+    options.kubeconfigPath === undefined ? join(tmpdir(), `cairn-sandbox-${port}`) : undefined;
+  const kubeconfig = options.kubeconfigPath ?? join(ownFolder as string, 'kubeconfig');
   const yaml = kubeconfigYaml(url);
   mkdirSync(dirname(kubeconfig), { recursive: true });
   writeFileSync(kubeconfig, yaml, { mode: 0o600 });
@@ -113,6 +117,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         cluster.close();
         await api.close();
         await store.close();
+        if (ownFolder !== undefined) rmSync(ownFolder, { recursive: true, force: true });
       })();
       return stopped;
     },

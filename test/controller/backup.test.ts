@@ -62,8 +62,7 @@ for (const storage of (process.env.CAIRN_TEST_STORAGE === 'filesystem'
     after(async () => {
       await http?.close();
       await controller?.stop();
-      await cluster?.sandbox.stop();
-      cluster?.connection.close();
+      await cluster?.stop(); // the sandbox, the connection and the temp folders
       await cleanup();
     });
 
@@ -164,8 +163,7 @@ describe('controller: a Backup left InProgress by a dead controller', () => {
 
   after(async () => {
     await controller?.stop();
-    await cluster?.sandbox.stop();
-    cluster?.connection.close();
+    await cluster?.stop(); // the sandbox, the connection and the temp folders
   });
 
   it('is failed with the reason when a controller starts, never left hanging', async () => {

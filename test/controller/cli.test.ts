@@ -5,7 +5,7 @@
  * `--local --location` still backs up inline.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,8 +32,7 @@ describe('controller: cairn backup create through Backup resources', () => {
 
   after(async () => {
     await controller?.stop();
-    await cluster?.sandbox.stop();
-    cluster?.connection.close();
+    await cluster?.stop(); // the sandbox, the connection and the temp folders
   });
 
   it('creates a Backup resource and --wait follows it to Completed', async () => {
@@ -107,8 +106,10 @@ describe('controller: cairn backup create through Backup resources', () => {
     assert.equal(await cluster.resources.get('backups', 'dry'), undefined);
   });
 
-  it('refuses a URL as --location on the controller path, and --local still runs inline', async () => {
-    const dir = join(await mkdtemp(join(tmpdir(), 'cairn-cli-local-')), 'loc');
+  it('refuses a URL as --location on the controller path, and --local still runs inline', async (t) => {
+    const parent = await mkdtemp(join(tmpdir(), 'cairn-cli-local-'));
+    t.after(() => rm(parent, { recursive: true, force: true }));
+    const dir = join(parent, 'loc');
     const refused = await runCairn([
       'backup',
       'create',

@@ -48,8 +48,7 @@ describe('controller: two replicas, one leader', () => {
   after(async () => {
     await Promise.all(controllers.map((c) => c.stop()));
     await store?.close();
-    await cluster?.sandbox.stop();
-    cluster?.connection.close();
+    await cluster?.stop(); // the sandbox, the connection and the temp folders
   });
 
   it('elects exactly one leader, which alone runs a backup; the standby takes over when it stops', async () => {
@@ -99,8 +98,7 @@ describe('controller: `cairn server` killed mid-backup', () => {
 
   after(async () => {
     await controller?.stop();
-    await cluster?.sandbox.stop();
-    cluster?.connection.close();
+    await cluster?.stop(); // the sandbox, the connection and the temp folders
   });
 
   it('leaves a Backup that the next controller fails with the reason', async () => {

@@ -102,8 +102,7 @@ for (const storage of storages) {
       connection?.close();
       await proxy?.close();
       await store?.close();
-      await cluster?.sandbox.stop();
-      cluster?.connection.close();
+      await cluster?.stop(); // the sandbox, the connection and the temp folders
       await cleanup();
     });
 

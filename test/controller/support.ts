@@ -5,7 +5,7 @@
  * event-driven waits (polling the API with a generous deadline; no timing
  * assumptions).
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,7 +73,27 @@ export async function startControllerCluster(
   const cluster = await startCluster();
   await installCairnApi(cluster.connection);
   if (options.sampleApp) await createAll(cluster, sampleApp() as Manifest[]);
-  return { ...cluster, resources: new CairnResources(cluster.connection, NAMESPACE) };
+  const controllerCluster: ControllerCluster = {
+    ...cluster,
+    resources: new CairnResources(cluster.connection, NAMESPACE),
+    stop: async () => {
+      await cluster.stop();
+      for (const dir of tempDirs.get(controllerCluster) ?? [])
+        await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return controllerCluster;
+}
+
+/** Temp folders made for a cluster's tests (backup locations), removed when it stops. */
+const tempDirs = new WeakMap<ControllerCluster, string[]>();
+
+async function tempDirFor(cluster: ControllerCluster, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const dirs = tempDirs.get(cluster) ?? [];
+  dirs.push(dir);
+  tempDirs.set(cluster, dirs);
+  return dir;
 }
 
 /** A BackupLocation resource on a new temp folder. */
@@ -83,7 +103,7 @@ export async function fsBackupLocation(
   spec: Partial<BackupLocationSpec> & { path?: string } = {},
 ): Promise<{ location: BackupLocation; path: string }> {
   const { path: given, ...rest } = spec;
-  const path = given ?? join(await mkdtemp(join(tmpdir(), 'cairn-controller-loc-')), 'location');
+  const path = given ?? join(await tempDirFor(cluster, 'cairn-controller-loc-'), 'location');
   const location = await cluster.resources.create<BackupLocation>('backuplocations', {
     apiVersion: API_VERSION,
     kind: 'BackupLocation',
@@ -280,7 +300,8 @@ export async function startHoldingProxy(cluster: ControllerCluster): Promise<Hol
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const kubeconfig = join(await mkdtemp(join(tmpdir(), 'cairn-proxy-')), 'kubeconfig');
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-proxy-'));
+  const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, cluster.sandbox.kubeconfigYaml.replaceAll(cluster.sandbox.url, url));
   return {
     url,
@@ -297,10 +318,12 @@ export async function startHoldingProxy(cluster: ControllerCluster): Promise<Hol
     get held() {
       return pending.length;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -45,10 +45,7 @@ describe('controller: location sync into a second cluster, then a restore there'
   after(async () => {
     await sourceController?.stop();
     await targetController?.stop();
-    for (const c of [source, target]) {
-      await c?.sandbox.stop();
-      c?.connection.close();
-    }
+    for (const c of [source, target]) await c?.stop(); // the sandbox, the connection and the temp folders
   });
 
   it('shows the old backups in the fresh cluster and restores one', async () => {
