@@ -53,6 +53,24 @@ describe('FileWorkerPool', () => {
     }
   });
 
+  it('fails the requests of a worker that dies, and serves the next ones with a new worker', async () => {
+    const pool = new FileWorkerPool(keys, 1, 0);
+    try {
+      // A read buffer beyond any size throws before the worker's own error handling: it dies.
+      await assert.rejects(
+        pool.read(path.join(dir, 'f0'), Number.MAX_SAFE_INTEGER),
+        (err: Error & { code?: string }) =>
+          err.code === 'REPOSITORY_WORKER_FAILED' && /file worker stopped/.test(err.message),
+      );
+      assert.equal(pool.started, 0, 'the dead worker left the pool');
+      const reply = await pool.read(path.join(dir, 'f0'), 100_000);
+      assert.ok(reply.ok && !('tooBig' in reply) && reply.empty !== true);
+      assert.equal(pool.started, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   describe('chunk jobs (files of more than one chunk)', () => {
     // Small chunks, so a few hundred KiB make many chunks and several batches per window.
     const SMALL: ChunkerParams = {

@@ -517,6 +517,12 @@ export interface ChunkSink {
   ): Promise<void>;
 }
 
+/** One worker of the pool and the requests it has in hand. */
+interface Slot {
+  readonly worker: Worker;
+  busy: number;
+}
+
 /**
  * A few file workers, started on first use and dispatched to the least busy
  * one; the second and later ones only once the job proved big (see
@@ -527,12 +533,14 @@ export class FileWorkerPool {
   readonly #keys: WorkerKeys;
   readonly #size: number;
   readonly #growAfter: number;
-  readonly #workers: Array<{ worker: Worker; busy: number }> = [];
+  readonly #workers: Slot[] = [];
   readonly #pending = new Map<
     number,
     {
       resolve: (reply: unknown) => void;
       reject: (err: Error) => void;
+      /** The worker the request went to. */
+      slot: Slot;
       /** A chunk job's messages before its reply. */
       progress?: (msg: ChunkIds | ChunkSealed, worker: Worker) => void;
     }
@@ -674,6 +682,7 @@ export class FileWorkerPool {
           resolve(reply);
         },
         reject,
+        slot,
         ...(progress === undefined ? {} : { progress }),
       });
       try {
@@ -686,8 +695,8 @@ export class FileWorkerPool {
     });
   }
 
-  #pick(): { worker: Worker; busy: number } {
-    let best = this.#workers.reduce<{ worker: Worker; busy: number } | undefined>(
+  #pick(): Slot {
+    let best = this.#workers.reduce<Slot | undefined>(
       (b, w) => (b === undefined || w.busy < b.busy ? w : b),
       undefined,
     );
@@ -710,14 +719,32 @@ export class FileWorkerPool {
         this.#pending.delete(msg.seq);
         p?.resolve(msg.reply);
       });
+      const slot: Slot = { worker, busy: 0 };
+      // A worker that fails (an uncaught error, out of memory) or exits leaves the pool, and its
+      // requests fail — they would otherwise never settle; the next request starts a new one.
+      let cause = 'it exited';
       worker.on('error', (err) => {
-        for (const p of this.#pending.values()) p.reject(err);
-        this.#pending.clear();
+        cause = err.message;
       });
-      best = { worker, busy: 0 };
+      worker.on('exit', () => this.#lost(slot, cause));
+      best = slot;
       this.#workers.push(best);
     }
-    return best as { worker: Worker; busy: number };
+    return best as Slot;
+  }
+
+  #lost(slot: Slot, cause: string): void {
+    const at = this.#workers.indexOf(slot);
+    if (at >= 0) this.#workers.splice(at, 1);
+    for (const [seq, p] of this.#pending) {
+      if (p.slot !== slot) continue;
+      this.#pending.delete(seq);
+      p.reject(
+        repositoryError('REPOSITORY_WORKER_FAILED', `a file worker stopped with work in hand: ${cause}`, {
+          hint: 'Run the command again; a backup that stops this way stores no snapshot. If it recurs, report it with --debug output.',
+        }),
+      );
+    }
   }
 
   async close(): Promise<void> {
