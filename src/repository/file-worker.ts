@@ -517,6 +517,14 @@ export interface ChunkSink {
   ): Promise<void>;
 }
 
+/**
+ * How many small-file requests a chunk job counts as when the pool picks the
+ * least busy worker: the other worker takes the small files while one chunks
+ * a big file (with 32 files in flight, small reads queued behind a chunk job's
+ * batches delayed it: the incremental 1.36–1.38 against 1.20–1.35 s).
+ */
+const CHUNK_JOB_WEIGHT = 16;
+
 /** One worker of the pool and the requests it has in hand. */
 interface Slot {
   readonly worker: Worker;
@@ -674,11 +682,13 @@ export class FileWorkerPool {
   ): Promise<unknown> {
     const slot = this.#pick();
     const seq = this.#seq++;
-    slot.busy++;
+    // A chunk job keeps its worker busy for a long time: weighted so, small files go elsewhere.
+    const weight = req.kind === 'chunk' ? CHUNK_JOB_WEIGHT : 1;
+    slot.busy += weight;
     return new Promise((resolve, reject) => {
       this.#pending.set(seq, {
         resolve: (reply) => {
-          slot.busy--;
+          slot.busy -= weight;
           resolve(reply);
         },
         reject,
@@ -689,7 +699,7 @@ export class FileWorkerPool {
         slot.worker.postMessage({ ...req, seq }, transfer);
       } catch (err) {
         this.#pending.delete(seq);
-        slot.busy--;
+        slot.busy -= weight;
         reject(err as Error);
       }
     });
