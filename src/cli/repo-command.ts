@@ -153,7 +153,7 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
             for (const f of result.failures) ctx.err(`not restored: ${f.path}: ${f.problem}\n`);
           }
           if (result.failures.length > 0) {
-            throw new CairnError(
+            throw repositoryError(
               'REPOSITORY_RESTORE_INCOMPLETE',
               `${result.failures.length} entries could not be restored (listed above); everything else was`,
               { hint: 'Run `cairn repo check --read-data` to see which packs are damaged.' },
