@@ -568,7 +568,7 @@ export class FileWorkerPool {
     this.#growAfter = growAfter;
   }
 
-  /** Workers started so far. */
+  /** Workers running now (started, and not died since). */
   get started(): number {
     return this.#workers.length;
   }
