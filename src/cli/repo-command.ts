@@ -133,36 +133,40 @@ export function registerRepoCommands(program: Command, ctx: CliContext): void {
     .argument('<snapshot>', 'snapshot id (or a unique prefix), or `latest`')
     .argument('<target>', 'folder to restore into (created if missing)')
     .option('--include <glob...>', 'restore only paths matching these globs (relative to the snapshot root)')
+    .option('--sparse', 'write all-zero chunks as holes: sparse files take only the space of their data')
     .description('restore a snapshot, verifying every blob; reports what it could not restore')
-    .action(async (ref: string, target: string, opts: CommonOptions & { include?: string[] }) => {
-      const format = parseOutputFormat(opts.output);
-      await withRepository(
-        opts,
-        async (repository) => {
-          const snapshot = await resolveSnapshot(repository, ref);
-          const result = await restore(repository, {
-            snapshot,
-            target,
-            ...(opts.include === undefined ? {} : { include: opts.include }),
-          });
-          if (format !== 'text') printStructured({ snapshot: snapshot.id, ...result }, format, ctx.out);
-          else {
-            ctx.out(
-              `Restored snapshot ${snapshot.id.slice(0, 8)} to ${target}: ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks, ${formatBytes(result.bytes)}\n`,
-            );
-            for (const f of result.failures) ctx.err(`not restored: ${f.path}: ${f.problem}\n`);
-          }
-          if (result.failures.length > 0) {
-            throw repositoryError(
-              'REPOSITORY_RESTORE_INCOMPLETE',
-              `${result.failures.length} entries could not be restored (listed above); everything else was`,
-              { hint: 'Run `cairn repo check --read-data` to see which packs are damaged.' },
-            );
-          }
-        },
-        { exclusive: false, operation: 'restore' },
-      );
-    });
+    .action(
+      async (ref: string, target: string, opts: CommonOptions & { include?: string[]; sparse?: boolean }) => {
+        const format = parseOutputFormat(opts.output);
+        await withRepository(
+          opts,
+          async (repository) => {
+            const snapshot = await resolveSnapshot(repository, ref);
+            const result = await restore(repository, {
+              snapshot,
+              target,
+              ...(opts.include === undefined ? {} : { include: opts.include }),
+              ...(opts.sparse === true ? { sparse: true } : {}),
+            });
+            if (format !== 'text') printStructured({ snapshot: snapshot.id, ...result }, format, ctx.out);
+            else {
+              ctx.out(
+                `Restored snapshot ${snapshot.id.slice(0, 8)} to ${target}: ${result.files} files, ${result.dirs} dirs, ${result.symlinks} symlinks, ${formatBytes(result.bytes)}\n`,
+              );
+              for (const f of result.failures) ctx.err(`not restored: ${f.path}: ${f.problem}\n`);
+            }
+            if (result.failures.length > 0) {
+              throw repositoryError(
+                'REPOSITORY_RESTORE_INCOMPLETE',
+                `${result.failures.length} entries could not be restored (listed above); everything else was`,
+                { hint: 'Run `cairn repo check --read-data` to see which packs are damaged.' },
+              );
+            }
+          },
+          { exclusive: false, operation: 'restore' },
+        );
+      },
+    );
 
   common(repo.command('snapshots'))
     .description('list snapshots, oldest first')

@@ -37,6 +37,7 @@ import {
   closeSync,
   fchmodSync,
   fchownSync,
+  ftruncateSync,
   futimesSync,
   openSync,
   readSync,
@@ -128,6 +129,8 @@ export interface RestoreRequest {
    */
   readonly source: { readonly span: SharedArrayBuffer } | { readonly file: string; readonly offset: number };
   readonly blobs: readonly RestoreBlob[];
+  /** All-zero blobs are not written (holes); the main thread sets each file's size at the end. */
+  readonly sparse?: boolean;
 }
 
 /** A file of more than one chunk, chunked by the worker (see FileWorkerPool.chunk). */
@@ -365,12 +368,21 @@ function serve(keys: WorkerKeys): void {
     while (at < data.length) at += writeSync(fd, data, at, data.length - at, position + at);
   };
 
-  const writeWhole = (file: WholeFile, plain: Buffer): void => {
+  /** Zeros to compare blobs with (sparse restores), grown to the largest blob seen. */
+  let zeros = Buffer.alloc(0);
+  const allZero = (plain: Buffer): boolean => {
+    if (plain.length === 0 || plain[0] !== 0 || plain[plain.length - 1] !== 0) return false;
+    if (zeros.length < plain.length) zeros = Buffer.alloc(plain.length);
+    return plain.equals(zeros.subarray(0, plain.length));
+  };
+
+  const writeWhole = (file: WholeFile, plain: Buffer, hole: boolean): void => {
     if (file.size !== undefined && plain.length !== file.size)
       throw new Error(`restored ${plain.length} bytes, the snapshot records ${file.size}`);
     const fd = openSync(file.temp, 'wx', 0o600);
     try {
-      writeAll(fd, plain, 0);
+      if (hole) ftruncateSync(fd, plain.length);
+      else writeAll(fd, plain, 0);
       if (file.chown) fchownSync(fd, file.uid, file.gid);
       fchmodSync(fd, file.mode);
       futimesSync(fd, ...file.times);
@@ -429,14 +441,16 @@ function serve(keys: WorkerKeys): void {
         problems.push({ blob: b, error: plain });
         return;
       }
+      const hole = req.sparse === true && allZero(plain);
       blob.whole.forEach((file, i) => {
         try {
-          writeWhole(file, plain);
+          writeWhole(file, plain, hole);
         } catch (err) {
           problems.push({ blob: b, whole: i, error: (err as Error).message });
         }
       });
       blob.parts.forEach((part, i) => {
+        if (hole) return; // the main thread sets the file's size once every part is in
         try {
           writeAll(part.fd, plain, part.offset);
         } catch (err) {
@@ -670,9 +684,16 @@ export class FileWorkerPool {
   }
 
   /** Restores a batch of blobs of a pack (see RestoreRequest). */
-  restore(source: RestoreRequest['source'], blobs: readonly RestoreBlob[]): Promise<RestoreReply> {
+  restore(
+    source: RestoreRequest['source'],
+    blobs: readonly RestoreBlob[],
+    sparse = false,
+  ): Promise<RestoreReply> {
     for (const blob of blobs) this.#work += Math.max(1, blob.rawLength / 32_768);
-    return this.#call({ kind: 'restore', source, blobs }, []) as Promise<RestoreReply>;
+    return this.#call(
+      { kind: 'restore', source, blobs, ...(sparse ? { sparse } : {}) },
+      [],
+    ) as Promise<RestoreReply>;
   }
 
   #call(

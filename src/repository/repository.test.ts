@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -223,6 +223,42 @@ describe('repository on a memory store', () => {
     assert.match(result.failures[0]?.problem ?? '', new RegExp(`pack ${lostPack} cannot be read: .*ENOENT`));
     assert.deepEqual(await readFile(path.join(out, 'kept.bin')), await readFile(path.join(src, 'kept.bin')));
     await assert.rejects(readFile(path.join(out, 'lost.bin')), { code: 'ENOENT' });
+  });
+
+  it('restores zero runs as holes with sparse (same bytes, fewer blocks), and writes them without', async () => {
+    const store = new MemoryBlobStore();
+    await initRepository(store, FAST);
+    const repo = await Repository.open(store, 'pw');
+    const src = path.join(dir, 'sparse-src');
+    await mkdir(src, { recursive: true });
+    // Data, 2 MiB of zeros, data, and zeros at the end (the file must still get its full size);
+    // and a file that is one all-zero chunk (written whole).
+    const MiB = 1024 * 1024;
+    const content = Buffer.concat([
+      randomBytes(100_000),
+      Buffer.alloc(2 * MiB),
+      randomBytes(100_000),
+      Buffer.alloc(MiB),
+    ]);
+    await writeFile(path.join(src, 'disk.img'), content);
+    await writeFile(path.join(src, 'zeros.bin'), Buffer.alloc(3000));
+    await backup(repo, { source: src, program: 'test' });
+    const snapshot = await resolveSnapshot(repo, 'latest');
+    const allocated = async (file: string) => (await stat(file)).blocks * 512;
+    for (const sparse of [true, false]) {
+      const out = path.join(dir, `sparse-out-${sparse}`);
+      const result = await restore(repo, { snapshot, target: out, sparse });
+      assert.deepEqual(result.failures, []);
+      assert.deepEqual(await readFile(path.join(out, 'disk.img')), content);
+      assert.deepEqual(await readFile(path.join(out, 'zeros.bin')), Buffer.alloc(3000));
+      const used = await allocated(path.join(out, 'disk.img'));
+      if (sparse) {
+        assert.ok(used < MiB, `sparse: ${used} bytes allocated for ${content.length}`);
+        assert.equal(await allocated(path.join(out, 'zeros.bin')), 0);
+      } else {
+        assert.ok(used >= content.length, `not sparse: ${used} bytes allocated for ${content.length}`);
+      }
+    }
   });
 
   it('round-trips a small tree, dedups, and check names files of a missing pack', async () => {

@@ -13,7 +13,7 @@
  * deepest first.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, renameSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, renameSync } from 'node:fs';
 import { chmod, lchown, link, lutimes, mkdir, rename, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { readRange } from '../storage/blob-store.ts';
@@ -32,6 +32,12 @@ export interface RestoreInput {
   readonly include?: readonly string[];
   /** Packs read at once. */
   readonly packsInFlight?: number;
+  /**
+   * Write all-zero blobs as holes (restic's and kopia's `--sparse`): a file's
+   * zero ranges take no disk space, its bytes read the same. Off by default, as
+   * there: some tools expect a file's blocks to be allocated.
+   */
+  readonly sparse?: boolean;
 }
 
 export interface RestoreFailure {
@@ -173,11 +179,13 @@ class RestoreRun {
   readonly #dirs: Array<{ full: string; rel: string; entry: TreeEntry }> = [];
 
   readonly #workers: FileWorkerPool;
+  readonly #sparse: boolean;
 
   constructor(repo: Repository, input: RestoreInput, workers: FileWorkerPool) {
     this.#workers = workers;
     this.#repo = repo;
     this.#include = input.include ?? [];
+    this.#sparse = input.sparse === true;
   }
 
   #selected(rel: string, parentSelected: boolean): boolean {
@@ -389,7 +397,9 @@ class RestoreRun {
       if (batch.items.length > 0) batches.push(batch);
       const source = file === undefined ? { span: shared as SharedArrayBuffer } : { file, offset: start };
       await Promise.all(
-        batches.map(async (b) => this.#settle(pack, b, await this.#workers.restore(source, b.items))),
+        batches.map(async (b) =>
+          this.#settle(pack, b, await this.#workers.restore(source, b.items, this.#sparse)),
+        ),
       );
     } finally {
       if (shared !== undefined) spans.release(shared);
@@ -476,6 +486,8 @@ class RestoreRun {
       if (job.entry.size !== undefined && size !== job.entry.size) {
         throw new Error(`restored ${size} bytes, the snapshot records ${job.entry.size}`);
       }
+      // Sparse: zero blobs were skipped, so a file ending in one is still short.
+      if (this.#sparse) ftruncateSync(job.fd, size);
       if (isRoot) fchownSync(job.fd, job.entry.uid, job.entry.gid);
       fchmodSync(job.fd, job.entry.mode);
       futimesSync(job.fd, ...times(job.entry.mtimeNs));

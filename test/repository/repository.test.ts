@@ -250,6 +250,13 @@ for (const backend of backends) {
       );
     });
 
+    it('restores with --sparse to the same tree (zero runs become holes; see the unit test for the blocks)', async () => {
+      const target = path.join(work, 'restore-sparse');
+      const restored = ok(await cairn('repo', 'restore', first, target, '--sparse'));
+      assert.match(restored.stdout, /Restored snapshot .*: 38 files/);
+      assertSameTree(firstFacts, await describeTree(target));
+    });
+
     it('fails cleanly when storage fails mid-upload: no index, no snapshot, earlier snapshots intact', async () => {
       const snapshotsBefore = await keysOf(store, repositoryLayout.snapshotsPrefix());
       const indexesBefore = await keysOf(store, repositoryLayout.indexPrefix());
