@@ -359,8 +359,7 @@ class SourceWalk {
       claim: (id) => this.#writer.claim(id),
       store: (blob, sealed) => this.#writer.storeClaimed(blob, sealed),
     });
-    if (!reply.ok)
-      throw Object.assign(new Error(reply.error), reply.code === undefined ? {} : { code: reply.code });
+    if (!reply.ok) throw sourceError(reply);
     return { content: reply.ids, size: reply.size };
   }
 
@@ -375,8 +374,7 @@ class SourceWalk {
     const limit = Math.min(SYNC_READ_MAX, this.#repo.config.chunker.minSize - 1);
     if (expected > limit) return this.#largeFile(full, expected);
     const reply = await this.#workers.read(full, limit);
-    if (!reply.ok)
-      throw Object.assign(new Error(reply.error), reply.code === undefined ? {} : { code: reply.code });
+    if (!reply.ok) throw sourceError(reply);
     if ('tooBig' in reply) return this.#largeFile(full, expected); // it grew meanwhile
     if (reply.empty === true) return { content: [], size: 0 };
     const sealed = Buffer.from(reply.sealed.buffer, reply.sealed.byteOffset, reply.sealed.byteLength);
@@ -393,6 +391,11 @@ class SourceWalk {
     this.counters.skipped++;
     this.warnings.push({ path: rel === '' ? '.' : rel, problem: messageOf(err) });
   }
+}
+
+/** A file worker's failure to read a source file, as an Error with its errno code (ENOENT, EACCES…). */
+function sourceError(failure: { readonly error: string; readonly code?: string }): Error {
+  return Object.assign(new Error(failure.error), failure.code === undefined ? {} : { code: failure.code });
 }
 
 /** Errors of the repository side (storage, pipeline) stop the backup; errors reading the source only skip an entry. */

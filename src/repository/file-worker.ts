@@ -520,6 +520,11 @@ if (!isMainThread && (workerData as { cairnFileWorker?: WorkerKeys } | null)?.ca
  */
 const WORK_BEFORE_MORE_WORKERS = 2000;
 
+/** Work units of a job of `bytes`: a small file is one, bigger work one per 32 KiB. */
+function workUnits(bytes: number): number {
+  return Math.max(1, bytes / 32_768);
+}
+
 /** Where a chunk job's blobs go: the backup's writer (see BlobWriter.claim and storeClaimed). */
 export interface ChunkSink {
   /** Whether the blob is to be stored (unknown to the repository and not claimed by another file); claims it if so. */
@@ -615,7 +620,7 @@ export class FileWorkerPool {
    * not write, and the backup must stop.
    */
   async chunk(path: string, sizeHint: number, sink: ChunkSink): Promise<ChunkReply> {
-    this.#work += Math.max(1, sizeHint / 32_768);
+    this.#work += workUnits(sizeHint);
     let stored: Promise<void> = Promise.resolve();
     let failed: unknown;
     const claimed = new Set<string>();
@@ -689,11 +694,8 @@ export class FileWorkerPool {
     blobs: readonly RestoreBlob[],
     sparse = false,
   ): Promise<RestoreReply> {
-    for (const blob of blobs) this.#work += Math.max(1, blob.rawLength / 32_768);
-    return this.#call(
-      { kind: 'restore', source, blobs, ...(sparse ? { sparse } : {}) },
-      [],
-    ) as Promise<RestoreReply>;
+    for (const blob of blobs) this.#work += workUnits(blob.rawLength);
+    return this.#call({ kind: 'restore', source, blobs, sparse }, []) as Promise<RestoreReply>;
   }
 
   #call(

@@ -550,12 +550,10 @@ export class BlobWriter {
    * contents take the file workers' paths instead: read, or chunk).
    */
   async save(type: BlobType, plaintext: Uint8Array): Promise<string> {
-    this.#throwIfFailed();
     const id = this.#repo.blobId(plaintext);
-    if (this.#repo.has(id) || this.#pending.has(id)) return id;
-    this.#pending.add(id);
+    if (!this.claim(id)) return id;
     await this.#blobs.acquire();
-    const work = this.#process(type, id, plaintext, plaintext.length).then(
+    const work = this.#process(type, id, plaintext).then(
       () => undefined,
       (err: unknown) => this.#fail(err),
     );
@@ -584,10 +582,11 @@ export class BlobWriter {
   }
 
   /**
-   * Claims a data blob for a caller that seals it elsewhere (a file worker's
-   * chunk job) and delivers it with {@link storeClaimed}: true when the
-   * repository lacks it and nobody claimed it before. From here on, other
-   * saves of the same id count on it being written.
+   * Claims a blob: true when the repository lacks it and nobody claimed it
+   * before, and the caller then stores it — save() and saveSealed() do, a
+   * file worker's chunk job seals it elsewhere and delivers it with
+   * {@link storeClaimed}. From here on, other saves of the same id count on
+   * it being written.
    */
   claim(id: string): boolean {
     this.#throwIfFailed();
@@ -621,7 +620,7 @@ export class BlobWriter {
     blob: { id: string; type: BlobType; rawLength: number; compression: Compression },
     sealed: Buffer,
   ): Promise<string> {
-    if (!this.#repo.has(blob.id)) await this.copySealed(blob, sealed);
+    if (this.claim(blob.id)) await this.#appendSealed(blob, sealed);
     return blob.id;
   }
 
@@ -675,7 +674,7 @@ export class BlobWriter {
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
-  async #process(type: BlobType, id: string, input: Uint8Array, rawLength: number): Promise<void> {
+  async #process(type: BlobType, id: string, input: Uint8Array): Promise<void> {
     let compression: Compression = 'none';
     let stored: Uint8Array = input;
     if (!compressible(input)) {
@@ -701,11 +700,11 @@ export class BlobWriter {
     }
     this.#throwIfFailed();
     const pieces = sealPieces(this.#repo.encryptionKey, type, stored);
-    const blob = { id, type, pieces, rawLength, compression };
+    const blob = { id, type, pieces, rawLength: input.length, compression };
     const append = this.#appends[type].then(() => this.#append(type, blob));
     this.#appends[type] = append.catch(() => {});
     await append;
-    this.#young.made(rawLength);
+    this.#young.made(input.length);
   }
 
   async #append(type: BlobType, blob: Parameters<PackBuilder['add']>[0]): Promise<void> {

@@ -336,13 +336,18 @@ class RestoreRun {
           const target = Buffer.from(shared, 0, length);
           read = (await readRange(this.#repo.store, key, { offset: start, length }, target)).length;
         } catch (err) {
-          for (const blob of blobs) this.#failBlob(blob, `pack ${pack} cannot be read: ${messageOf(err)}`);
+          for (const blob of blobs) this.#failBlob(blob, unreadable(pack, messageOf(err)));
           return;
         }
       }
       const batches: Batch[] = [];
       let batch: Batch = { items: [], refs: [] };
       let bytes = 0;
+      const nextBatch = (): void => {
+        batches.push(batch);
+        batch = { items: [], refs: [] };
+        bytes = 0;
+      };
       for (const blob of blobs) {
         if (blob.offset + blob.length - start > read) {
           // A truncated pack: the shared buffer beyond `read` holds an earlier pack's bytes.
@@ -364,9 +369,7 @@ class RestoreRun {
           blob.offset + blob.length - head.offset > RESTORE_READ_BYTES
         ) {
           // The workers' read buffers hold RESTORE_READ_BYTES: the next blob starts a new batch.
-          batches.push(batch);
-          batch = { items: [], refs: [] };
-          bytes = 0;
+          nextBatch();
         }
         batch.items.push({
           at: blob.offset - start,
@@ -388,11 +391,7 @@ class RestoreRun {
         });
         batch.refs.push({ blob, whole, parts });
         bytes += blob.length;
-        if (bytes >= BATCH_BYTES || batch.items.length >= BATCH_BLOBS) {
-          batches.push(batch);
-          batch = { items: [], refs: [] };
-          bytes = 0;
-        }
+        if (bytes >= BATCH_BYTES || batch.items.length >= BATCH_BLOBS) nextBatch();
       }
       if (batch.items.length > 0) batches.push(batch);
       const source = file === undefined ? { span: shared as SharedArrayBuffer } : { file, offset: start };
@@ -426,8 +425,7 @@ class RestoreRun {
   /** Books a batch's outcome: whole files are done, parts count down their file. */
   #settle(pack: string, batch: Batch, reply: RestoreReply): void {
     if (reply.unreadable !== undefined) {
-      for (const { blob } of batch.refs)
-        this.#failBlob(blob, `pack ${pack} cannot be read: ${reply.unreadable}`);
+      for (const { blob } of batch.refs) this.#failBlob(blob, unreadable(pack, reply.unreadable));
       return;
     }
     const broken = new Map<number, string>();
@@ -573,6 +571,10 @@ class RestoreRun {
 /** Random per process, then a counter: a name no other run makes (randomBytes per file was ~0.1 CPU-s per 20,000 files). */
 const tempPrefix = randomBytes(4).toString('hex');
 let tempCount = 0;
+
+function unreadable(pack: string, why: string): string {
+  return `pack ${pack} cannot be read: ${why}`;
+}
 
 function cutOff(pack: string, blob: IndexEntry): string {
   return `pack ${pack} is shorter than the index says (data blob ${blob.id} is cut off)`;
